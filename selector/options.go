@@ -1,0 +1,48 @@
+package selector
+
+import (
+	"context"
+
+	"github.com/seed-b3892490/micro/logger"
+	"github.com/seed-b3892490/micro/registry"
+)
+
+// Options configure a Selector.
+type Options struct {
+	// Registry is where services are looked up. Default registry.DefaultRegistry.
+	Registry registry.Registry
+	// Strategy picks nodes. Default Random.
+	Strategy Strategy
+	Context  context.Context
+	Logger   logger.Logger
+}
+
+// SelectOptions configure one Select call.
+type SelectOptions struct {
+	Context  context.Context
+	Strategy Strategy
+	Filters  []Filter
+}
+
+// Option sets a field of Options.
+type Option func(*Options)
+
+// SelectOption sets a field of SelectOptions.
+type SelectOption func(*SelectOptions)
+
+// Registry sets the registry the selector reads.
+func Registry(r registry.Registry) Option { return func(o *Options) { o.Registry = r } }
+
+// SetStrategy sets the default strategy.
+func SetStrategy(fn Strategy) Option { return func(o *Options) { o.Strategy = fn } }
+
+// WithLogger sets the selector's logger.
+func WithLogger(l logger.Logger) Option { return func(o *Options) { o.Logger = l } }
+
+// WithFilter adds filters to one Select call.
+func WithFilter(fn ...Filter) SelectOption {
+	return func(o *SelectOptions) { o.Filters = append(o.Filters, fn...) }
+}
+
+// WithStrategy sets the strategy of one Select call.
+func WithStrategy(fn Strategy) SelectOption { return func(o *SelectOptions) { o.Strategy = fn } }

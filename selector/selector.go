@@ -1,0 +1,44 @@
+// Package selector chooses the node of a service that a call goes to.
+//
+// The Selector looks services up in a registry (through a registry/cache by default),
+// applies Filters, then a Strategy that returns a Next function yielding nodes. The
+// default strategy is Random, as in Go Micro.
+package selector
+
+import (
+	"errors"
+
+	"github.com/seed-b3892490/micro/registry"
+)
+
+// Selector picks nodes of a service. Implementations are safe for concurrent use.
+type Selector interface {
+	Init(opts ...Option) error
+	Options() Options
+	// Select returns a Next function over the nodes of service.
+	Select(service string, opts ...SelectOption) (Next, error)
+	// Mark reports the outcome of a call to node; nil err is a success.
+	Mark(service string, node *registry.Node, err error)
+	// Reset forgets what Mark reported about service.
+	Reset(service string)
+	// Close releases the selector's resources (its registry cache).
+	Close() error
+	String() string
+}
+
+// Next returns the next node to use.
+type Next func() (*registry.Node, error)
+
+// Filter narrows the services (and their nodes) a selection considers. A Filter must not
+// modify the slice or services it is given; it returns new ones where it removes anything.
+type Filter func([]*registry.Service) []*registry.Service
+
+// Strategy turns services into a Next function.
+type Strategy func([]*registry.Service) Next
+
+var (
+	// ErrNotFound is returned by Select when the registry has no such service.
+	ErrNotFound = errors.New("not found")
+	// ErrNoneAvailable is returned when the filters leave no node.
+	ErrNoneAvailable = errors.New("none available")
+)
