@@ -1,0 +1,31 @@
+// Package headers names the headers micro puts on the wire.
+package headers
+
+// Header names, with Go Micro's spelling where it had one. Over HTTP, names are
+// case-insensitive and arrive in canonical form (Micro-ID arrives as Micro-Id); look
+// them up case-insensitively (metadata.Get does).
+const (
+	Message   = "Micro-Topic"
+	Request   = "Micro-Service"
+	Error     = "Micro-Error"
+	Endpoint  = "Micro-Endpoint"
+	Method    = "Micro-Method"
+	ID        = "Micro-ID"
+	Prefix    = "Micro-"
+	Namespace = "Micro-Namespace"
+	Protocol  = "Micro-Protocol"
+	Target    = "Micro-Target"
+	// ContentType is the codec selector.
+	ContentType = "Content-Type"
+	SpanID      = "Micro-Span-ID"
+	TraceIDKey  = "Micro-Trace-ID"
+	Stream      = "Micro-Stream"
+
+	// Timeout is the time the caller will wait for the reply, in decimal nanoseconds.
+	Timeout = "Timeout"
+	// Path, Method and Status are pseudo-headers: HTTP transports map them to the request
+	// path, the request method and the response status code.
+	Path       = ":path"
+	HTTPMethod = ":method"
+	Status     = ":status"
+)

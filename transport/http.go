@@ -1,0 +1,195 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/seed-b3892490/micro/logger"
+)
+
+// DefaultTransport is the transport used when none is given: HTTP, built on first use of
+// NewHTTPTransport's result (constructing it opens nothing).
+var DefaultTransport Transport = NewHTTPTransport()
+
+// HTTPTransport is the default transport. Its listeners serve HTTP/1.1 and HTTP/2 without
+// TLS (prior knowledge) on one port, or both over TLS with ALPN when a TLSConfig is set.
+// Its clients speak HTTP/2 and multiplex every call to one address over a small pool of
+// connections. It is safe for concurrent use.
+type HTTPTransport struct {
+	mu   sync.RWMutex
+	opts Options
+	rt   *http.Transport // built lazily, replaced by Init
+}
+
+// NewHTTPTransport returns the HTTP transport. Nothing is opened until Dial or Listen.
+func NewHTTPTransport(opts ...Option) *HTTPTransport {
+	t := &HTTPTransport{}
+	t.opts = Options{Context: context.Background()}
+	for _, o := range opts {
+		o(&t.opts)
+	}
+	return t
+}
+
+// Init applies options. Connections made before Init are closed once idle.
+func (t *HTTPTransport) Init(opts ...Option) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, o := range opts {
+		o(&t.opts)
+	}
+	if t.opts.Secure && t.opts.TLSConfig == nil {
+		return errors.New("transport: Secure needs a TLSConfig")
+	}
+	if t.rt != nil {
+		t.rt.CloseIdleConnections()
+		t.rt = nil
+	}
+	return nil
+}
+
+// Options returns the transport's options.
+func (t *HTTPTransport) Options() Options {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.opts
+}
+
+// String returns "http".
+func (t *HTTPTransport) String() string { return "http" }
+
+// CloseIdleConnections closes the client connections that carry no call.
+func (t *HTTPTransport) CloseIdleConnections() {
+	t.mu.RLock()
+	rt := t.rt
+	t.mu.RUnlock()
+	if rt != nil {
+		rt.CloseIdleConnections()
+	}
+}
+
+func (t *HTTPTransport) logger() logger.Logger {
+	if t.opts.Logger != nil {
+		return t.opts.Logger
+	}
+	return logger.DefaultLogger
+}
+
+type dialTimeoutKey struct{}
+
+// roundTripper returns the shared HTTP/2 client transport, building it on first use.
+func (t *HTTPTransport) roundTripper() (*http.Transport, bool, error) {
+	t.mu.RLock()
+	rt, secure := t.rt, t.opts.TLSConfig != nil
+	t.mu.RUnlock()
+	if rt != nil {
+		return rt, secure, nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.rt != nil {
+		return t.rt, t.opts.TLSConfig != nil, nil
+	}
+	if t.opts.Secure && t.opts.TLSConfig == nil {
+		return nil, false, errors.New("transport: Secure needs a TLSConfig")
+	}
+	protocols := new(http.Protocols)
+	rt = &http.Transport{
+		DialContext:         dialContext,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: 15 * time.Second,
+			PingTimeout:     10 * time.Second,
+		},
+		Protocols: protocols,
+	}
+	if t.opts.TLSConfig != nil {
+		rt.TLSClientConfig = t.opts.TLSConfig.Clone()
+		protocols.SetHTTP2(true)
+		protocols.SetHTTP1(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	t.rt = rt
+	return rt, t.opts.TLSConfig != nil, nil
+}
+
+func dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := DefaultDialTimeout
+	if v, ok := ctx.Value(dialTimeoutKey{}).(time.Duration); ok && v > 0 {
+		d = v
+	}
+	dialer := net.Dialer{Timeout: d, KeepAlive: 30 * time.Second}
+	return dialer.DialContext(ctx, network, addr)
+}
+
+// Dial returns a client Socket to addr. It connects lazily: the first Send opens (or
+// reuses) a connection, and a failure to connect is reported by Send as a NotSentError.
+func (t *HTTPTransport) Dial(addr string, opts ...DialOption) (Client, error) {
+	dopts := DialOptions{Context: context.Background(), Timeout: DefaultDialTimeout}
+	for _, o := range opts {
+		o(&dopts)
+	}
+	if dopts.Stream {
+		return nil, errors.New("transport: streaming sockets are not supported by this version of the HTTP transport")
+	}
+	if dopts.MaxMsgSize <= 0 {
+		dopts.MaxMsgSize = DefaultLimits().MaxMsgSize
+	}
+	rt, secure, err := t.roundTripper()
+	if err != nil {
+		return nil, err
+	}
+	if secure && dopts.InsecureSkipVerify {
+		// A dedicated transport, so that skipping verification never leaks into other calls.
+		rt = rt.Clone()
+		rt.TLSClientConfig.InsecureSkipVerify = true
+	}
+	scheme := "http://"
+	if secure {
+		scheme = "https://"
+	}
+	return &httpClientSocket{
+		rt:   rt,
+		url:  scheme + addr + "/",
+		addr: addr,
+		opts: dopts,
+		ctx:  context.WithValue(dopts.Context, dialTimeoutKey{}, dopts.Timeout),
+	}, nil
+}
+
+// Listen listens on addr ("host:port"; port 0 picks a free port) and returns a Listener
+// whose Accept serves HTTP/1.1 and HTTP/2 until Close or Drain.
+func (t *HTTPTransport) Listen(addr string, opts ...ListenOption) (Listener, error) {
+	t.mu.RLock()
+	topts := t.opts
+	t.mu.RUnlock()
+	lopts := ListenOptions{Context: context.Background(), Limits: topts.Limits}
+	for _, o := range opts {
+		o(&lopts)
+	}
+	if topts.Secure && topts.TLSConfig == nil {
+		return nil, errors.New("transport: Secure needs a TLSConfig")
+	}
+	ln := lopts.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
+		}
+	}
+	var tlsConf *tls.Config
+	if topts.TLSConfig != nil {
+		tlsConf = topts.TLSConfig.Clone()
+	}
+	return newHTTPListener(ln, lopts.Limits.withDefaults(), tlsConf, t.logger()), nil
+}

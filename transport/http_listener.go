@@ -1,0 +1,363 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	merrors "github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/logger"
+	"github.com/seed-b3892490/micro/transport/headers"
+)
+
+const errorID = "go.micro.transport"
+
+type httpListener struct {
+	ln     net.Listener
+	srv    *http.Server
+	limits Limits
+	log    logger.Logger
+
+	mu       sync.Mutex
+	fn       func(Socket)
+	active   int
+	idle     chan struct{} // closed when active drops to 0 while someone waits
+	shutdown chan struct{} // closed when Accept's Serve has returned
+	started  bool
+}
+
+func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log logger.Logger) *httpListener {
+	l := &httpListener{ln: ln, limits: limits, log: log, shutdown: make(chan struct{})}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	if tlsConf != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	l.srv = &http.Server{
+		Handler:           l,
+		ReadHeaderTimeout: limits.ReadHeaderTimeout,
+		IdleTimeout:       limits.IdleTimeout,
+		MaxHeaderBytes:    limits.MaxHeaderBytes,
+		TLSConfig:         tlsConf,
+		Protocols:         protocols,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: int(limits.MaxConcurrentStreams),
+			SendPingTimeout:      limits.IdleTimeout / 2,
+			PingTimeout:          limits.ReadHeaderTimeout,
+		},
+		ErrorLog: nil,
+	}
+	return l
+}
+
+func (l *httpListener) Addr() string { return l.ln.Addr().String() }
+
+// Accept serves connections, calling fn for every call, until Close or Drain.
+func (l *httpListener) Accept(fn func(Socket)) error {
+	l.mu.Lock()
+	if l.started {
+		l.mu.Unlock()
+		return errors.New("transport: Accept called twice")
+	}
+	l.started = true
+	l.fn = fn
+	l.mu.Unlock()
+	defer close(l.shutdown)
+	var err error
+	if l.srv.TLSConfig != nil {
+		err = l.srv.ServeTLS(l.ln, "", "")
+	} else {
+		err = l.srv.Serve(l.ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops accepting and closes every connection at once.
+func (l *httpListener) Close() error {
+	err := l.srv.Close()
+	if !l.wasStarted() {
+		_ = l.ln.Close()
+	}
+	return err
+}
+
+func (l *httpListener) wasStarted() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.started
+}
+
+// Drain stops accepting, lets the calls being served finish until ctx is done, then
+// closes every connection (idle kept-alive ones included).
+func (l *httpListener) Drain(ctx context.Context) error {
+	if !l.wasStarted() {
+		return l.ln.Close()
+	}
+	// Shutdown closes the listener, refuses new HTTP/2 streams with GOAWAY and closes idle
+	// HTTP/1 connections; it polls slowly, so we watch our own count of active calls and
+	// cut it short with Close as soon as nothing is left.
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = l.srv.Shutdown(sctx)
+	}()
+	err := l.waitIdle(ctx)
+	cancel()
+	cerr := l.srv.Close()
+	<-done
+	<-l.shutdown
+	if err != nil {
+		return err
+	}
+	return cerr
+}
+
+func (l *httpListener) waitIdle(ctx context.Context) error {
+	l.mu.Lock()
+	if l.active == 0 {
+		l.mu.Unlock()
+		return nil
+	}
+	if l.idle == nil {
+		l.idle = make(chan struct{})
+	}
+	idle := l.idle
+	l.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *httpListener) begin() func(Socket) {
+	l.mu.Lock()
+	l.active++
+	fn := l.fn
+	l.mu.Unlock()
+	return fn
+}
+
+func (l *httpListener) end() {
+	l.mu.Lock()
+	l.active--
+	if l.active == 0 && l.idle != nil {
+		close(l.idle)
+		l.idle = nil
+	}
+	l.mu.Unlock()
+}
+
+// ServeHTTP turns one HTTP request into a Socket.
+func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fn := l.begin()
+	defer l.end()
+	s := &httpServerSocket{w: w, r: r, rc: http.NewResponseController(w), limits: &l.limits}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.sendError(merrors.MethodNotAllowed(errorID, "method %s not allowed: send calls with POST", r.Method).(*merrors.Error))
+		return
+	}
+	fn(s)
+	if !s.sent {
+		s.sendError(merrors.InternalServerError(errorID, "the server sent no reply").(*merrors.Error))
+	}
+}
+
+// hopByHop lists request headers that describe the connection, not the call; they are
+// not passed on as message headers.
+var hopByHop = map[string]bool{
+	"Connection":          true,
+	"Content-Length":      true,
+	"Keep-Alive":          true,
+	"Proxy-Connection":    true,
+	"Proxy-Authenticate":  true,
+	"Proxy-Authorization": true,
+	"Te":                  true,
+	"Trailer":             true,
+	"Transfer-Encoding":   true,
+	"Upgrade":             true,
+	"Accept-Encoding":     true,
+	"Http2-Settings":      true,
+}
+
+type httpServerSocket struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	rc     *http.ResponseController
+	limits *Limits
+	recvd  bool
+	sent   bool
+}
+
+func (s *httpServerSocket) Local() string {
+	if a, ok := s.r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		return a.String()
+	}
+	return ""
+}
+
+func (s *httpServerSocket) Remote() string { return s.r.RemoteAddr }
+
+func (s *httpServerSocket) Close() error { return nil }
+
+// Recv returns the request as a Message on its first call, io.EOF after. Limit violations
+// are returned as *errors.Error with the HTTP status to answer (413, 431, 408, 400).
+func (s *httpServerSocket) Recv(m *Message) error {
+	if s.recvd {
+		return io.EOF
+	}
+	s.recvd = true
+	r := s.r
+	n := 0
+	for _, v := range r.Header {
+		n += len(v)
+	}
+	if n > s.limits.MaxHeaderCount {
+		return merrors.New(errorID, "request has "+strconv.Itoa(n)+" header fields, more than the limit of "+strconv.Itoa(s.limits.MaxHeaderCount), http.StatusRequestHeaderFieldsTooLarge)
+	}
+	hdr := make(map[string]string, len(r.Header)+2)
+	for k, v := range r.Header {
+		if len(v) == 0 || hopByHop[k] {
+			continue
+		}
+		hdr[k] = v[0]
+	}
+	hdr[headers.Path] = r.URL.Path
+	hdr[headers.HTTPMethod] = r.Method
+	m.Header = hdr
+	body, err := s.readBody()
+	if err != nil {
+		return err
+	}
+	m.Body = body
+	return nil
+}
+
+func (s *httpServerSocket) tooLarge() error {
+	return merrors.RequestEntityTooLarge(errorID, "request exceeds %d bytes", s.limits.MaxMsgSize)
+}
+
+func (s *httpServerSocket) readBody() ([]byte, error) {
+	r, limit := s.r, s.limits.MaxMsgSize
+	if r.ContentLength > limit {
+		return nil, s.tooLarge()
+	}
+	if r.ContentLength == 0 {
+		return nil, nil
+	}
+	_ = s.rc.SetReadDeadline(time.Now().Add(s.limits.ReadTimeout))
+	body, err := readLimited(r.Body, r.ContentLength, limit)
+	switch {
+	case err == nil:
+		return body, nil
+	case errors.Is(err, errTooLarge):
+		return nil, s.tooLarge()
+	case isTimeout(err):
+		return nil, merrors.Timeout(errorID, "request body not received within %s", s.limits.ReadTimeout)
+	default:
+		return nil, merrors.BadRequest(errorID, "reading request body: %v", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+var errTooLarge = errors.New("message too large")
+
+// readLimited reads a body of known (n >= 0) or unknown (n < 0) length, failing with
+// errTooLarge as soon as more than limit bytes arrive.
+func readLimited(r io.Reader, n, limit int64) ([]byte, error) {
+	if n >= 0 {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	var buf []byte
+	chunk := int64(32 << 10)
+	for {
+		if int64(len(buf)) > limit {
+			return nil, errTooLarge
+		}
+		if cap(buf)-len(buf) == 0 {
+			grow := min(max(int64(cap(buf)), chunk), limit+1-int64(len(buf)))
+			nb := make([]byte, len(buf), int64(len(buf))+grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		k, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err == io.EOF {
+			if int64(len(buf)) > limit {
+				return nil, errTooLarge
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Send writes the reply. Header ":status" sets the HTTP status (default 200).
+func (s *httpServerSocket) Send(m *Message) error {
+	if s.sent {
+		return errors.New("transport: a unary HTTP call has one reply")
+	}
+	s.sent = true
+	h := s.w.Header()
+	status := http.StatusOK
+	for k, v := range m.Header {
+		if len(k) > 0 && k[0] == ':' {
+			if k == headers.Status {
+				if c, err := strconv.Atoi(v); err == nil && c >= 100 && c <= 999 {
+					status = c
+				}
+			}
+			continue
+		}
+		h.Set(k, v)
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // no content sniffing
+	}
+	h["Date"] = nil
+	h.Set("Content-Length", strconv.Itoa(len(m.Body)))
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
+	s.w.WriteHeader(status)
+	if len(m.Body) == 0 {
+		return nil
+	}
+	_, err := s.w.Write(m.Body)
+	return err
+}
+
+// sendError answers with e as the JSON body, the Micro-Error header and e's status.
+func (s *httpServerSocket) sendError(e *merrors.Error) {
+	js := e.Error()
+	_ = s.Send(&Message{
+		Header: map[string]string{
+			headers.ContentType: "application/json",
+			headers.Error:       js,
+			headers.Status:      strconv.Itoa(e.HTTPStatus()),
+		},
+		Body: []byte(js),
+	})
+}

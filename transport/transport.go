@@ -1,0 +1,86 @@
+// Package transport moves messages between a client and a server.
+//
+// A Transport dials and listens. A Socket is a bidirectional sequence of Messages between
+// two peers: on the default HTTP transport one Socket is one call, carried by one HTTP
+// request and its response (HTTP/1.1 for curl and other HTTP clients, HTTP/2 without TLS
+// for micro clients, which multiplex many calls over few connections). A client sends a
+// Message and receives the reply; Send and Recv may repeat on a client Socket, each pair
+// being one exchange.
+//
+// Messages carry headers and a body. Header names starting with ':' are pseudo-headers
+// that a transport maps to its own framing instead of sending them as headers: on HTTP,
+// ":path" and ":method" describe the request line and ":status" is the response status.
+package transport
+
+import (
+	"context"
+	"errors"
+)
+
+// Transport dials and listens for Sockets. Implementations are safe for concurrent use.
+type Transport interface {
+	Init(...Option) error
+	Options() Options
+	Dial(addr string, opts ...DialOption) (Client, error)
+	Listen(addr string, opts ...ListenOption) (Listener, error)
+	String() string
+}
+
+// Message is what a Socket sends and receives: headers and a body.
+type Message struct {
+	Header map[string]string
+	Body   []byte
+}
+
+// Socket is a bidirectional sequence of Messages with one peer.
+type Socket interface {
+	Recv(*Message) error
+	Send(*Message) error
+	Close() error
+	Local() string
+	Remote() string
+}
+
+// Client is the dialling side of a Socket.
+type Client interface {
+	Socket
+}
+
+// Listener accepts Sockets. Accept blocks, calling fn for each Socket (concurrently, one
+// goroutine per Socket), until Close.
+type Listener interface {
+	Addr() string
+	Close() error
+	Accept(func(Socket)) error
+}
+
+// Drainer is implemented by listeners that can stop gracefully: Drain stops accepting new
+// Sockets at once, waits until every Socket being served has been handled or ctx is done,
+// then closes everything that is left. It returns ctx.Err() when it had to cut Sockets off.
+type Drainer interface {
+	Drain(ctx context.Context) error
+}
+
+// NotSentError is a Send (or Dial) failure that happened before any part of the message
+// left this process, such as a refused connection. A message that failed this way can be
+// sent to another peer without any risk that the first one acted on it.
+type NotSentError struct {
+	Err error
+}
+
+// Error returns the text of the underlying error.
+func (e *NotSentError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *NotSentError) Unwrap() error { return e.Err }
+
+// IsNotSent reports whether err says that a message was never sent (see NotSentError).
+func IsNotSent(err error) bool {
+	var ns *NotSentError
+	return errors.As(err, &ns)
+}
+
+var (
+	// ErrClosed is returned by operations on a closed Socket or Listener.
+	ErrClosed = errors.New("transport: closed")
+)
