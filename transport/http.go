@@ -188,7 +188,10 @@ func (t *HTTPTransport) Listen(addr string, opts ...ListenOption) (Listener, err
 		}
 	}
 	var tlsConf *tls.Config
-	if topts.TLSConfig != nil {
+	switch {
+	case lopts.TLSConfig != nil:
+		tlsConf = lopts.TLSConfig.Clone()
+	case topts.TLSConfig != nil:
 		tlsConf = topts.TLSConfig.Clone()
 	}
 	return newHTTPListener(ln, lopts.Limits.withDefaults(), tlsConf, t.logger()), nil

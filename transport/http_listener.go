@@ -12,6 +12,7 @@ import (
 	"time"
 
 	merrors "github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/internal/inflight"
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/transport/headers"
 )
@@ -24,10 +25,10 @@ type httpListener struct {
 	limits Limits
 	log    logger.Logger
 
+	active inflight.Tracker
+
 	mu       sync.Mutex
 	fn       func(Socket)
-	active   int
-	idle     chan struct{} // closed when active drops to 0 while someone waits
 	shutdown chan struct{} // closed when Accept's Serve has returned
 	started  bool
 }
@@ -113,7 +114,7 @@ func (l *httpListener) Drain(ctx context.Context) error {
 		defer close(done)
 		_ = l.srv.Shutdown(sctx)
 	}()
-	err := l.waitIdle(ctx)
+	err := l.active.Wait(ctx)
 	cancel()
 	cerr := l.srv.Close()
 	<-done
@@ -124,47 +125,13 @@ func (l *httpListener) Drain(ctx context.Context) error {
 	return cerr
 }
 
-func (l *httpListener) waitIdle(ctx context.Context) error {
-	l.mu.Lock()
-	if l.active == 0 {
-		l.mu.Unlock()
-		return nil
-	}
-	if l.idle == nil {
-		l.idle = make(chan struct{})
-	}
-	idle := l.idle
-	l.mu.Unlock()
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (l *httpListener) begin() func(Socket) {
-	l.mu.Lock()
-	l.active++
-	fn := l.fn
-	l.mu.Unlock()
-	return fn
-}
-
-func (l *httpListener) end() {
-	l.mu.Lock()
-	l.active--
-	if l.active == 0 && l.idle != nil {
-		close(l.idle)
-		l.idle = nil
-	}
-	l.mu.Unlock()
-}
-
 // ServeHTTP turns one HTTP request into a Socket.
 func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	fn := l.begin()
-	defer l.end()
+	l.active.Add()
+	defer l.active.Done()
+	l.mu.Lock()
+	fn := l.fn
+	l.mu.Unlock()
 	s := &httpServerSocket{w: w, r: r, rc: http.NewResponseController(w), limits: &l.limits}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -213,6 +180,10 @@ func (s *httpServerSocket) Local() string {
 func (s *httpServerSocket) Remote() string { return s.r.RemoteAddr }
 
 func (s *httpServerSocket) Close() error { return nil }
+
+// Context returns the context of the HTTP request: it is cancelled when the caller goes
+// away or the listener closes the connection.
+func (s *httpServerSocket) Context() context.Context { return s.r.Context() }
 
 // Recv returns the request as a Message on its first call, io.EOF after. Limit violations
 // are returned as *errors.Error with the HTTP status to answer (413, 431, 408, 400).

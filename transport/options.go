@@ -133,6 +133,8 @@ type ListenOptions struct {
 	Listener net.Listener
 	// Limits override the transport's Limits for this listener; zero fields take defaults.
 	Limits Limits
+	// TLSConfig, when set, serves TLS on this listener (overriding the transport's).
+	TLSConfig *tls.Config
 }
 
 // Option sets a field of Options.
@@ -197,3 +199,8 @@ func NetListener(l net.Listener) ListenOption {
 
 // ListenLimits sets the limits of one listener.
 func ListenLimits(l Limits) ListenOption { return func(o *ListenOptions) { o.Limits = l } }
+
+// ListenTLSConfig serves TLS with t on one listener.
+func ListenTLSConfig(t *tls.Config) ListenOption {
+	return func(o *ListenOptions) { o.TLSConfig = t }
+}

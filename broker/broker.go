@@ -1,0 +1,55 @@
+// Package broker is asynchronous messaging: publish a message to a topic, and every
+// subscriber of the topic (or one member of each queue group) receives it.
+//
+// The interface follows Go Micro v5. The memory broker in this package is the default
+// until the HTTP broker lands; it delivers within one process.
+package broker
+
+import "errors"
+
+// Broker publishes messages and delivers them to subscribers. Implementations are safe
+// for concurrent use.
+type Broker interface {
+	Init(...Option) error
+	Options() Options
+	// Address returns the address the broker listens on, if any.
+	Address() string
+	Connect() error
+	Disconnect() error
+	Publish(topic string, m *Message, opts ...PublishOption) error
+	Subscribe(topic string, h Handler, opts ...SubscribeOption) (Subscriber, error)
+	String() string
+}
+
+// Handler processes one delivered Event. A non-nil error is reported to the broker.
+type Handler func(Event) error
+
+// Message is what is published: headers and a body.
+type Message struct {
+	Header map[string]string
+	Body   []byte
+}
+
+// Event is one delivery of a Message to a subscriber.
+type Event interface {
+	Topic() string
+	Message() *Message
+	// Ack acknowledges the delivery (needed only with DisableAutoAck).
+	Ack() error
+	// Error returns the delivery error, if any.
+	Error() error
+}
+
+// Subscriber is one subscription.
+type Subscriber interface {
+	Options() SubscribeOptions
+	Topic() string
+	Unsubscribe() error
+}
+
+var (
+	// ErrNotConnected is returned by Publish and Subscribe before Connect.
+	ErrNotConnected = errors.New("broker: not connected")
+	// ErrMissingTopic is returned for an empty topic.
+	ErrMissingTopic = errors.New("broker: missing topic")
+)

@@ -1,0 +1,500 @@
+package client
+
+import (
+	"context"
+	stderrors "errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/seed-b3892490/micro/broker"
+	mbytes "github.com/seed-b3892490/micro/codec/bytes"
+	"github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/internal/codecs"
+	"github.com/seed-b3892490/micro/metadata"
+	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/selector"
+	"github.com/seed-b3892490/micro/transport"
+	"github.com/seed-b3892490/micro/transport/headers"
+)
+
+const clientID = "go.micro.client"
+
+// DefaultCodecs are the codecs every client knows, by Content-Type. Entries added here
+// before clients are used serve Content-Types that are not built in.
+var DefaultCodecs = codecs.Builtin()
+
+type rpcClient struct {
+	mu   sync.RWMutex
+	opts Options
+	// sel is the selector calls use: Options.Selector, or one this client made (owned).
+	sel      selector.Selector
+	ownedSel bool
+	seq      atomic.Uint64
+	closed   bool
+
+	connMu    sync.Mutex
+	connected broker.Broker // the broker Publish has connected
+
+}
+
+func newRPCClient(opts ...Option) Client {
+	c := &rpcClient{opts: NewOptions(opts...)}
+	c.setSelector()
+	var out Client = c
+	for i := len(c.opts.Wrappers) - 1; i >= 0; i-- {
+		out = c.opts.Wrappers[i](out)
+	}
+	return out
+}
+
+// setSelector uses the configured selector or makes one over the registry. Called with
+// mu held or before the client is shared.
+func (c *rpcClient) setSelector() {
+	if c.ownedSel && c.sel != nil {
+		_ = c.sel.Close()
+	}
+	if c.opts.Selector != nil {
+		c.sel, c.ownedSel = c.opts.Selector, false
+		return
+	}
+	c.sel = selector.NewSelector(selector.Registry(c.opts.Registry))
+	c.ownedSel = true
+}
+
+func (c *rpcClient) String() string { return "mucp" }
+
+// Init applies options. A new registry or selector takes effect for the next call.
+func (c *rpcClient) Init(opts ...Option) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	oldReg, oldSel := c.opts.Registry, c.opts.Selector
+	for _, o := range opts {
+		o(&c.opts)
+	}
+	c.opts.fill()
+	if c.opts.Registry != oldReg || c.opts.Selector != oldSel {
+		c.setSelector()
+	}
+	return nil
+}
+
+func (c *rpcClient) Options() Options {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.opts
+}
+
+// Close releases the selector this client made (and its registry cache). The client
+// still works afterwards, reading the registry without a cache.
+func (c *rpcClient) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ownedSel && c.sel != nil && !c.closed {
+		c.closed = true
+		return c.sel.Close()
+	}
+	return nil
+}
+
+func (c *rpcClient) NewMessage(topic string, msg interface{}, opts ...MessageOption) Message {
+	return newMessage(topic, msg, c.Options().ContentType, opts...)
+}
+
+func (c *rpcClient) NewRequest(service, endpoint string, req interface{}, reqOpts ...RequestOption) Request {
+	return newRequest(service, endpoint, req, c.Options().ContentType, reqOpts...)
+}
+
+// Stream is not served by this version of the client.
+func (c *rpcClient) Stream(ctx context.Context, req Request, opts ...CallOption) (Stream, error) {
+	return nil, errors.NotImplemented(clientID, "streams are not supported by this version of the client")
+}
+
+// Call calls req's endpoint and decodes the reply into rsp (a pointer). It returns an
+// *errors.Error; see the package doc.
+func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts ...CallOption) error {
+	c.mu.RLock()
+	copts := c.opts.CallOptions
+	sel := c.sel
+	c.mu.RUnlock()
+	for _, o := range opts {
+		o(&copts)
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if _, ok := ctx.Deadline(); !ok || copts.requestTimeoutSet {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, copts.RequestTimeout)
+		defer cancel()
+	}
+	if copts.Idempotent {
+		ctx = context.WithValue(ctx, idempotentKey{}, true)
+	}
+	if err := ctx.Err(); err != nil {
+		return contextError(err, req)
+	}
+
+	next, err := c.next(req, copts, sel)
+	if err != nil {
+		return err
+	}
+	call := c.call
+	for i := len(copts.CallWrappers) - 1; i >= 0; i-- {
+		call = copts.CallWrappers[i](call)
+	}
+
+	tried := make(map[string]bool, 2)
+	var lastErr error
+	for attempt := 0; attempt <= copts.Retries; attempt++ {
+		node, err := pick(next, tried)
+		if err != nil {
+			if lastErr != nil {
+				return lastErr
+			}
+			return errors.Wrap(err, clientID, 503, fmt.Sprintf("service %s: %v", req.Service(), err))
+		}
+		if tried[node.Id] {
+			// Every node has been tried: wait before trying one again.
+			d, berr := copts.Backoff(ctx, req, attempt)
+			if berr != nil {
+				return errors.Wrap(berr, clientID, 500, "")
+			}
+			if d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return contextError(ctx.Err(), req)
+				case <-t.C:
+				}
+			}
+		}
+		tried[node.Id] = true
+		err = call(ctx, node, req, rsp, copts)
+		if !copts.isAddressCall() {
+			sel.Mark(req.Service(), node, err)
+		}
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			return contextError(ctx.Err(), req)
+		}
+		retry, rerr := copts.Retry(ctx, req, attempt, err)
+		if rerr != nil {
+			return rerr
+		}
+		if !retry {
+			return err
+		}
+	}
+	return lastErr
+}
+
+func (o CallOptions) isAddressCall() bool { return len(o.Address) > 0 }
+
+// pick returns an untried node when it can find one in a few draws, else a tried one.
+func pick(next selector.Next, tried map[string]bool) (*registry.Node, error) {
+	var first *registry.Node
+	for i := 0; i < 8; i++ {
+		n, err := next()
+		if err != nil {
+			if first != nil {
+				return first, nil
+			}
+			return nil, err
+		}
+		if !tried[n.Id] {
+			return n, nil
+		}
+		if first == nil {
+			first = n
+		}
+	}
+	return first, nil
+}
+
+// next returns the node source of a call: the given addresses, or the selector.
+func (c *rpcClient) next(req Request, copts CallOptions, sel selector.Selector) (selector.Next, error) {
+	if len(copts.Address) > 0 {
+		nodes := make([]*registry.Node, len(copts.Address))
+		for i, a := range copts.Address {
+			nodes[i] = &registry.Node{Id: a, Address: a, Metadata: map[string]string{"protocol": "mucp"}}
+		}
+		return func() (*registry.Node, error) { return nodes[rand.IntN(len(nodes))], nil }, nil
+	}
+	next, err := sel.Select(req.Service(), copts.SelectOptions...)
+	switch {
+	case err == nil:
+		return next, nil
+	case stderrors.Is(err, selector.ErrNotFound):
+		return nil, errors.Wrap(err, clientID, 503, fmt.Sprintf("service %s: not found", req.Service()))
+	case stderrors.Is(err, selector.ErrNoneAvailable):
+		return nil, errors.Wrap(err, clientID, 503, fmt.Sprintf("service %s: no node available", req.Service()))
+	}
+	return nil, errors.Wrap(err, clientID, 500, fmt.Sprintf("service %s: %v", req.Service(), err))
+}
+
+// contextError turns a context error into an *errors.Error that wraps it.
+func contextError(err error, req Request) error {
+	code := int32(408)
+	if stderrors.Is(err, context.Canceled) {
+		code = errors.StatusClientClosedRequest
+	}
+	return errors.Wrap(err, clientID, code, fmt.Sprintf("call %s.%s: %v", req.Service(), req.Endpoint(), err))
+}
+
+// reserved lists headers the client sets itself or that describe a connection: they are
+// never copied from the context's metadata, so metadata received by a handler does not
+// leak into the calls it makes.
+var reserved = []string{
+	"Micro-Service", "Micro-Endpoint", "Micro-Method", "Micro-Id", "Micro-Stream", "Micro-Topic",
+	"Micro-Error", "Micro-Protocol", "Micro-Target", "Content-Type", "Content-Length", "Accept",
+	"Timeout", "User-Agent", "Local", "Remote", "Host", "Connection", "Te", "Transfer-Encoding",
+	"Upgrade", "Keep-Alive", "Trailer", "Http2-Settings", "Accept-Encoding",
+}
+
+func isReserved(k string) bool {
+	if len(k) > 2 && (k[0] == 'X' || k[0] == 'x') && k[1] == '-' && len(k) > 8 && strings.EqualFold(k[2:8], "micro-") {
+		return true
+	}
+	if len(k) > 6 && strings.EqualFold(k[:6], "proxy-") {
+		return true
+	}
+	for _, r := range reserved {
+		if len(r) == len(k) && strings.EqualFold(r, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// validHeader reports whether a metadata pair can travel as an HTTP header.
+func validHeader(k, v string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		ch := k[i]
+		if ch <= ' ' || ch >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", ch) >= 0 {
+			return false
+		}
+	}
+	for i := 0; i < len(v); i++ {
+		ch := v[i]
+		if (ch < ' ' && ch != '\t') || ch == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// call makes one attempt on one node.
+func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, rsp interface{}, copts CallOptions) error {
+	c.mu.RLock()
+	tr, custom, maxMsg := c.opts.Transport, c.opts.Codecs, c.opts.MaxMsgSize
+	c.mu.RUnlock()
+	ct := req.ContentType()
+	media := codecs.MediaType(ct)
+	m, ok := codecs.Lookup(media, custom, DefaultCodecs)
+	if !ok {
+		return errors.InternalServerError(clientID, "unsupported Content-Type %q", ct)
+	}
+	body, err := m.Marshal(req.Body())
+	if err != nil {
+		return errors.Wrap(err, clientID, 500, fmt.Sprintf("encode the %s request of %s: %v", media, req.Endpoint(), err))
+	}
+	if copts.ConnectionTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, copts.ConnectionTimeout)
+		defer cancel()
+	}
+	hdr := make(map[string]string, 8)
+	var bad error
+	metadata.Range(ctx, func(k, v string) bool {
+		if isReserved(k) {
+			return true
+		}
+		if !validHeader(k, v) {
+			bad = errors.BadRequest(clientID, "metadata %q cannot be sent as a header: invalid name or value", k)
+			return false
+		}
+		hdr[k] = v
+		return true
+	})
+	if bad != nil {
+		return bad
+	}
+	hdr[headers.Request] = req.Service()
+	hdr[headers.Endpoint] = req.Endpoint()
+	hdr[headers.Method] = req.Method()
+	hdr["Micro-Id"] = strconv.FormatUint(c.seq.Add(1), 10)
+	hdr[headers.ContentType] = ct
+	hdr["Accept"] = ct
+	if dl, ok := ctx.Deadline(); ok {
+		remaining := time.Until(dl)
+		if remaining <= 0 {
+			return contextError(context.DeadlineExceeded, req)
+		}
+		hdr[headers.Timeout] = strconv.FormatInt(int64(remaining), 10)
+	}
+	dopts := []transport.DialOption{
+		transport.WithContext(ctx),
+		transport.WithTimeout(copts.DialTimeout),
+		transport.WithMaxMsgSize(maxMsg),
+	}
+	if copts.ConnClose {
+		dopts = append(dopts, transport.WithConnClose())
+	}
+	sock, err := tr.Dial(node.Address, dopts...)
+	if err != nil {
+		return c.transportError(ctx, err, node, req)
+	}
+	defer sock.Close()
+	if err := sock.Send(&transport.Message{Header: hdr, Body: body}); err != nil {
+		return c.transportError(ctx, err, node, req)
+	}
+	var reply transport.Message
+	if err := sock.Recv(&reply); err != nil {
+		if ctx.Err() != nil {
+			return contextError(ctx.Err(), req)
+		}
+		return errors.Wrap(&lostError{err}, clientID, 502, fmt.Sprintf("call %s at %s: reply lost: %v", req.Endpoint(), node.Address, err))
+	}
+	if e := replyError(&reply); e != nil {
+		return e
+	}
+	if len(reply.Body) == 0 {
+		return nil
+	}
+	rmedia := codecs.MediaType(reply.Header[headers.ContentType])
+	if rmedia != "" && rmedia != media {
+		if m, ok = codecs.Lookup(rmedia, custom, DefaultCodecs); !ok {
+			return errors.InternalServerError(clientID, "reply of %s has unsupported Content-Type %q", req.Endpoint(), rmedia)
+		}
+	}
+	if err := m.Unmarshal(reply.Body, rsp); err != nil {
+		return errors.Wrap(err, clientID, 500, fmt.Sprintf("decode the %s reply of %s: %v", media, req.Endpoint(), err))
+	}
+	return nil
+}
+
+// transportError classifies a Dial or Send failure.
+func (c *rpcClient) transportError(ctx context.Context, err error, node *registry.Node, req Request) error {
+	if ctx.Err() != nil {
+		return contextError(ctx.Err(), req)
+	}
+	if transport.IsNotSent(err) {
+		return errors.Wrap(err, clientID, 503, fmt.Sprintf("call %s at %s: %v", req.Endpoint(), node.Address, err))
+	}
+	return errors.Wrap(&lostError{err}, clientID, 502, fmt.Sprintf("call %s at %s: %v", req.Endpoint(), node.Address, err))
+}
+
+// replyError returns the error a reply carries, if any.
+func replyError(m *transport.Message) error {
+	status, _ := strconv.Atoi(m.Header[headers.Status])
+	if v := m.Header[headers.Error]; v != "" {
+		e := errors.Parse(v)
+		if e.Code == 0 && status >= 400 {
+			e.Code = int32(status)
+			e.Status = errors.StatusText(e.Code)
+		}
+		if e.Code == 0 {
+			e.Code = 500
+			e.Status = errors.StatusText(500)
+		}
+		return e
+	}
+	if status != 0 && (status < 200 || status > 299) {
+		detail := strings.TrimSpace(string(m.Body))
+		if len(detail) > 512 {
+			detail = detail[:512]
+		}
+		return errors.New(clientID, detail, int32(status))
+	}
+	return nil
+}
+
+// Publish encodes the message by its Content-Type and publishes it to the broker.
+func (c *rpcClient) Publish(ctx context.Context, msg Message, opts ...PublishOption) error {
+	po := PublishOptions{Context: ctx}
+	for _, o := range opts {
+		o(&po)
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c.mu.RLock()
+	b, custom := c.opts.Broker, c.opts.Codecs
+	c.mu.RUnlock()
+	topic := msg.Topic()
+	if po.Exchange != "" {
+		topic = po.Exchange
+	}
+	if topic == "" {
+		return errors.BadRequest(clientID, "publish: the message has no topic")
+	}
+	hdr := make(map[string]string, 4)
+	metadata.Range(ctx, func(k, v string) bool {
+		if !isReserved(k) {
+			hdr[k] = v
+		}
+		return true
+	})
+	ct := msg.ContentType()
+	hdr[headers.ContentType] = ct
+	hdr[headers.Message] = topic
+	hdr[headers.ID] = uuid.New().String()
+	var body []byte
+	if f, ok := msg.Payload().(*mbytes.Frame); ok {
+		body = f.Data
+	} else {
+		m, ok := codecs.Lookup(codecs.MediaType(ct), custom, DefaultCodecs)
+		if !ok {
+			return errors.InternalServerError(clientID, "publish: unsupported Content-Type %q", ct)
+		}
+		var err error
+		if body, err = m.Marshal(msg.Payload()); err != nil {
+			return errors.Wrap(err, clientID, 500, fmt.Sprintf("publish: encode the %s message: %v", ct, err))
+		}
+	}
+	if err := c.connectBroker(b); err != nil {
+		return errors.Wrap(err, clientID, 503, fmt.Sprintf("publish: connect the broker: %v", err))
+	}
+	bm := &broker.Message{Header: hdr, Body: body}
+	err := b.Publish(topic, bm, broker.PublishContext(po.Context))
+	if stderrors.Is(err, broker.ErrNotConnected) {
+		// Someone (a stopping server sharing the broker) disconnected it: connect again.
+		c.connMu.Lock()
+		c.connected = nil
+		c.connMu.Unlock()
+		if cerr := c.connectBroker(b); cerr == nil {
+			err = b.Publish(topic, bm, broker.PublishContext(po.Context))
+		}
+	}
+	if err != nil {
+		return errors.Wrap(err, clientID, 500, fmt.Sprintf("publish to %s: %v", topic, err))
+	}
+	return nil
+}
+
+// connectBroker connects b once.
+func (c *rpcClient) connectBroker(b broker.Broker) error {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.connected == b {
+		return nil
+	}
+	if err := b.Connect(); err != nil {
+		return err
+	}
+	c.connected = b
+	return nil
+}

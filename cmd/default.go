@@ -1,0 +1,388 @@
+package cmd
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/seed-b3892490/micro/broker"
+	"github.com/seed-b3892490/micro/client"
+	"github.com/seed-b3892490/micro/logger"
+	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/selector"
+	"github.com/seed-b3892490/micro/server"
+	"github.com/seed-b3892490/micro/transport"
+)
+
+// The backend tables consulted by name. Each Cmd copies them when it is made, so adding
+// to them affects the Cmds made afterwards.
+var (
+	// DefaultRegistries are the registries --registry can name.
+	DefaultRegistries = map[string]func(...registry.Option) registry.Registry{
+		"memory": registry.NewMemoryRegistry,
+	}
+	// DefaultSelectors are the selectors --selector can name.
+	DefaultSelectors = map[string]func(...selector.Option) selector.Selector{
+		"random": selector.NewSelector,
+		"roundrobin": func(opts ...selector.Option) selector.Selector {
+			return selector.NewSelector(append([]selector.Option{selector.SetStrategy(selector.RoundRobin)}, opts...)...)
+		},
+	}
+	// DefaultTransports are the transports --transport can name.
+	DefaultTransports = map[string]func(...transport.Option) transport.Transport{
+		"http": func(opts ...transport.Option) transport.Transport { return transport.NewHTTPTransport(opts...) },
+	}
+	// DefaultBrokers are the brokers --broker can name.
+	DefaultBrokers = map[string]func(...broker.Option) broker.Broker{
+		"memory": broker.NewMemoryBroker,
+	}
+	// DefaultClients are the clients --client can name.
+	DefaultClients = map[string]func(...client.Option) client.Client{
+		"mucp": client.NewClient,
+	}
+	// DefaultServers are the servers --server can name.
+	DefaultServers = map[string]func(...server.Option) server.Server{
+		"mucp": server.NewServer,
+	}
+	// DefaultFlags are the flags every Cmd knows.
+	DefaultFlags = []cli.Flag{
+		&cli.StringFlag{Name: "client", EnvVars: []string{"MICRO_CLIENT"}, Usage: "client to use (mucp)"},
+		&cli.GenericFlag{Name: "client_request_timeout", EnvVars: []string{"MICRO_CLIENT_REQUEST_TIMEOUT"}, Value: new(durationValue), Usage: "time a call may take, e.g. 5s"},
+		&cli.IntFlag{Name: "client_retries", EnvVars: []string{"MICRO_CLIENT_RETRIES"}, Value: client.DefaultRetries, Usage: "times a call may be retried"},
+		&cli.IntFlag{Name: "client_pool_size", EnvVars: []string{"MICRO_CLIENT_POOL_SIZE"}, Usage: "kept for compatibility"},
+		&cli.GenericFlag{Name: "client_pool_ttl", EnvVars: []string{"MICRO_CLIENT_POOL_TTL"}, Value: new(durationValue), Usage: "kept for compatibility"},
+		&cli.GenericFlag{Name: "register_ttl", EnvVars: []string{"MICRO_REGISTER_TTL"}, Value: new(durationValue), Usage: "registration TTL: seconds or a duration (default 90s)"},
+		&cli.GenericFlag{Name: "register_interval", EnvVars: []string{"MICRO_REGISTER_INTERVAL"}, Value: new(durationValue), Usage: "registration renewal interval: seconds or a duration (default 30s)"},
+		&cli.StringFlag{Name: "server", EnvVars: []string{"MICRO_SERVER"}, Usage: "server to use (mucp)"},
+		&cli.StringFlag{Name: "server_name", EnvVars: []string{"MICRO_SERVER_NAME"}, Usage: "service name"},
+		&cli.StringFlag{Name: "server_version", EnvVars: []string{"MICRO_SERVER_VERSION"}, Usage: "service version"},
+		&cli.StringFlag{Name: "server_id", EnvVars: []string{"MICRO_SERVER_ID"}, Usage: "server id (default random)"},
+		&cli.StringFlag{Name: "server_address", EnvVars: []string{"MICRO_SERVER_ADDRESS"}, Usage: "address to listen on, host:port"},
+		&cli.StringFlag{Name: "server_advertise", EnvVars: []string{"MICRO_SERVER_ADVERTISE"}, Usage: "address to register, host:port"},
+		&cli.StringSliceFlag{Name: "server_metadata", EnvVars: []string{"MICRO_SERVER_METADATA"}, Usage: "node metadata as key=value, repeatable"},
+		&cli.StringFlag{Name: "broker", EnvVars: []string{"MICRO_BROKER"}, Usage: "broker to use (memory)"},
+		&cli.StringFlag{Name: "broker_address", EnvVars: []string{"MICRO_BROKER_ADDRESS"}, Usage: "comma-separated broker addresses"},
+		&cli.StringFlag{Name: "registry", EnvVars: []string{"MICRO_REGISTRY"}, Usage: "registry to use (memory)"},
+		&cli.StringFlag{Name: "registry_address", EnvVars: []string{"MICRO_REGISTRY_ADDRESS"}, Usage: "comma-separated registry addresses"},
+		&cli.StringFlag{Name: "selector", EnvVars: []string{"MICRO_SELECTOR"}, Usage: "selector to use (random, roundrobin)"},
+		&cli.StringFlag{Name: "transport", EnvVars: []string{"MICRO_TRANSPORT"}, Usage: "transport to use (http)"},
+		&cli.StringFlag{Name: "transport_address", EnvVars: []string{"MICRO_TRANSPORT_ADDRESS"}, Usage: "comma-separated transport addresses"},
+		&cli.StringFlag{Name: "log_level", EnvVars: []string{"MICRO_LOG_LEVEL"}, Usage: "trace, debug, info, warn, error or fatal"},
+	}
+	// DefaultCmd is the Cmd of the package-level functions.
+	DefaultCmd = NewCmd()
+)
+
+// durationValue is a flag value of seconds ("90") or a Go duration ("1m30s").
+type durationValue struct{ d time.Duration }
+
+func (v *durationValue) Set(s string) error {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		v.d = time.Duration(n * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is neither seconds nor a duration", s)
+	}
+	v.d = d
+	return nil
+}
+
+func (v *durationValue) String() string {
+	if v == nil || v.d == 0 {
+		return ""
+	}
+	return v.d.String()
+}
+
+type cmd struct {
+	opts Options
+	app  *cli.App
+}
+
+// NewCmd returns a Cmd with the default flags and backend tables.
+func NewCmd(opts ...Option) Cmd {
+	o := Options{
+		Context:    context.Background(),
+		Registries: maps.Clone(DefaultRegistries),
+		Selectors:  maps.Clone(DefaultSelectors),
+		Transports: maps.Clone(DefaultTransports),
+		Brokers:    maps.Clone(DefaultBrokers),
+		Clients:    maps.Clone(DefaultClients),
+		Servers:    maps.Clone(DefaultServers),
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	c := &cmd{opts: o}
+	c.app = &cli.App{
+		Name:            o.Name,
+		Usage:           o.Description,
+		Version:         o.Version,
+		Flags:           cloneFlags(),
+		HideVersion:     o.Version == "",
+		HideHelpCommand: true,
+	}
+	return c
+}
+
+// cloneFlags returns fresh copies of DefaultFlags, so that Cmds do not share flag values.
+func cloneFlags() []cli.Flag {
+	out := make([]cli.Flag, 0, len(DefaultFlags))
+	for _, f := range DefaultFlags {
+		if g, ok := f.(*cli.GenericFlag); ok {
+			c := *g
+			c.Value = new(durationValue)
+			out = append(out, &c)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func (c *cmd) App() *cli.App    { return c.app }
+func (c *cmd) Options() Options { return c.opts }
+
+// inTest reports whether this process is a go test binary.
+func inTest() bool { return flag.Lookup("test.v") != nil }
+
+// Init parses the arguments and environment and applies them. With --help it prints the
+// help and exits the process with status 0.
+func (c *cmd) Init(opts ...Option) error {
+	for _, f := range opts {
+		f(&c.opts)
+	}
+	args := c.opts.Args
+	if args == nil {
+		args = os.Args
+		if inTest() {
+			args = os.Args[:1]
+		}
+	}
+	if c.opts.Name != "" {
+		c.app.Name = c.opts.Name
+	}
+	if c.opts.Description != "" {
+		c.app.Usage = c.opts.Description
+	}
+	ran := false
+	var applyErr error
+	userAction := c.app.Action
+	c.app.Action = func(ctx *cli.Context) error {
+		ran = true
+		if applyErr = c.apply(ctx); applyErr != nil {
+			return applyErr
+		}
+		if userAction != nil {
+			return userAction(ctx)
+		}
+		return nil
+	}
+	defer func() { c.app.Action = userAction }()
+	if err := c.app.Run(args); err != nil {
+		return err
+	}
+	if !ran {
+		// help or version was printed
+		os.Exit(0)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func unknown(kind, name string, known []string) error {
+	slices.Sort(known)
+	return fmt.Errorf("unknown %s %q (known: %s)", kind, name, strings.Join(known, ", "))
+}
+
+// apply turns the parsed flags into components and options.
+func (c *cmd) apply(ctx *cli.Context) error {
+	o := &c.opts
+	var serverOpts []server.Option
+	var clientOpts []client.Option
+
+	if name := ctx.String("log_level"); name != "" {
+		lvl, err := logger.GetLevel(name)
+		if err != nil {
+			return err
+		}
+		l := logger.DefaultLogger
+		if o.Logger != nil && *o.Logger != nil {
+			l = *o.Logger
+		}
+		if err := l.Init(logger.WithLevel(lvl)); err != nil {
+			return err
+		}
+	}
+	if name := ctx.String("client"); name != "" && o.Client != nil {
+		fn, ok := o.Clients[name]
+		if !ok {
+			return unknown("client", name, slices.Collect(maps.Keys(o.Clients)))
+		}
+		if (*o.Client).String() != name {
+			*o.Client = fn()
+		}
+	}
+	if name := ctx.String("server"); name != "" && o.Server != nil {
+		fn, ok := o.Servers[name]
+		if !ok {
+			return unknown("server", name, slices.Collect(maps.Keys(o.Servers)))
+		}
+		if (*o.Server).String() != name {
+			*o.Server = fn()
+		}
+	}
+	if name := ctx.String("registry"); name != "" && o.Registry != nil {
+		fn, ok := o.Registries[name]
+		if !ok {
+			return unknown("registry", name, slices.Collect(maps.Keys(o.Registries)))
+		}
+		var ropts []registry.Option
+		if a := splitList(ctx.String("registry_address")); len(a) > 0 {
+			ropts = append(ropts, registry.Addrs(a...))
+		}
+		*o.Registry = fn(ropts...)
+		serverOpts = append(serverOpts, server.Registry(*o.Registry))
+		clientOpts = append(clientOpts, client.Registry(*o.Registry))
+	} else if a := splitList(ctx.String("registry_address")); len(a) > 0 && o.Registry != nil && *o.Registry != nil {
+		if err := (*o.Registry).Init(registry.Addrs(a...)); err != nil {
+			return fmt.Errorf("registry_address: %w", err)
+		}
+	}
+	if name := ctx.String("selector"); name != "" && o.Selector != nil {
+		fn, ok := o.Selectors[name]
+		if !ok {
+			return unknown("selector", name, slices.Collect(maps.Keys(o.Selectors)))
+		}
+		var sopts []selector.Option
+		if o.Registry != nil && *o.Registry != nil {
+			sopts = append(sopts, selector.Registry(*o.Registry))
+		}
+		*o.Selector = fn(sopts...)
+		clientOpts = append(clientOpts, client.Selector(*o.Selector))
+	}
+	if name := ctx.String("broker"); name != "" && o.Broker != nil {
+		fn, ok := o.Brokers[name]
+		if !ok {
+			return unknown("broker", name, slices.Collect(maps.Keys(o.Brokers)))
+		}
+		var bopts []broker.Option
+		if a := splitList(ctx.String("broker_address")); len(a) > 0 {
+			bopts = append(bopts, broker.Addrs(a...))
+		}
+		*o.Broker = fn(bopts...)
+		serverOpts = append(serverOpts, server.Broker(*o.Broker))
+		clientOpts = append(clientOpts, client.Broker(*o.Broker))
+	} else if a := splitList(ctx.String("broker_address")); len(a) > 0 && o.Broker != nil && *o.Broker != nil {
+		if err := (*o.Broker).Init(broker.Addrs(a...)); err != nil {
+			return fmt.Errorf("broker_address: %w", err)
+		}
+	}
+	if name := ctx.String("transport"); name != "" && o.Transport != nil {
+		fn, ok := o.Transports[name]
+		if !ok {
+			return unknown("transport", name, slices.Collect(maps.Keys(o.Transports)))
+		}
+		var topts []transport.Option
+		if a := splitList(ctx.String("transport_address")); len(a) > 0 {
+			topts = append(topts, transport.Addrs(a...))
+		}
+		*o.Transport = fn(topts...)
+		serverOpts = append(serverOpts, server.Transport(*o.Transport))
+		clientOpts = append(clientOpts, client.Transport(*o.Transport))
+	}
+
+	if v := ctx.String("server_name"); v != "" {
+		serverOpts = append(serverOpts, server.Name(v))
+	}
+	if v := ctx.String("server_version"); v != "" {
+		serverOpts = append(serverOpts, server.Version(v))
+	}
+	if v := ctx.String("server_id"); v != "" {
+		serverOpts = append(serverOpts, server.Id(v))
+	}
+	if v := ctx.String("server_address"); v != "" {
+		serverOpts = append(serverOpts, server.Address(v))
+	}
+	if v := ctx.String("server_advertise"); v != "" {
+		serverOpts = append(serverOpts, server.Advertise(v))
+	}
+	if md := ctx.StringSlice("server_metadata"); len(md) > 0 {
+		m := map[string]string{}
+		if o.Server != nil && *o.Server != nil {
+			maps.Copy(m, (*o.Server).Options().Metadata)
+		}
+		for _, kv := range md {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("server_metadata %q: want key=value", kv)
+			}
+			m[k] = v
+		}
+		serverOpts = append(serverOpts, server.Metadata(m))
+	}
+	if d := duration(ctx, "register_ttl"); d > 0 {
+		serverOpts = append(serverOpts, server.RegisterTTL(d))
+	}
+	if d := duration(ctx, "register_interval"); d > 0 {
+		serverOpts = append(serverOpts, server.RegisterInterval(d))
+	}
+	if d := duration(ctx, "client_request_timeout"); d > 0 {
+		clientOpts = append(clientOpts, client.RequestTimeout(d))
+	}
+	if ctx.IsSet("client_retries") {
+		clientOpts = append(clientOpts, client.Retries(ctx.Int("client_retries")))
+	}
+	if n := ctx.Int("client_pool_size"); n > 0 {
+		clientOpts = append(clientOpts, client.PoolSize(n))
+	}
+	if d := duration(ctx, "client_pool_ttl"); d > 0 {
+		clientOpts = append(clientOpts, client.PoolTTL(d))
+	}
+	if len(serverOpts) > 0 && o.Server != nil && *o.Server != nil {
+		if err := (*o.Server).Init(serverOpts...); err != nil {
+			return err
+		}
+	}
+	if len(clientOpts) > 0 && o.Client != nil && *o.Client != nil {
+		if err := (*o.Client).Init(clientOpts...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func duration(ctx *cli.Context, name string) time.Duration {
+	if v, ok := ctx.Generic(name).(*durationValue); ok && v != nil {
+		return v.d
+	}
+	return 0
+}
+
+// Init initialises DefaultCmd.
+func Init(opts ...Option) error { return DefaultCmd.Init(opts...) }
+
+// App returns DefaultCmd's cli application.
+func App() *cli.App { return DefaultCmd.App() }
+
+// DefaultOptions returns DefaultCmd's options.
+func DefaultOptions() Options { return DefaultCmd.Options() }

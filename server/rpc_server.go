@@ -1,0 +1,645 @@
+package server
+
+import (
+	"context"
+	stderrors "errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seed-b3892490/micro/broker"
+	"github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/internal/addr"
+	"github.com/seed-b3892490/micro/internal/codecs"
+	"github.com/seed-b3892490/micro/internal/inflight"
+	"github.com/seed-b3892490/micro/logger"
+	"github.com/seed-b3892490/micro/metadata"
+	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/transport"
+	"github.com/seed-b3892490/micro/transport/headers"
+)
+
+// DefaultCodecs are the codecs every server knows, by Content-Type. Entries added here
+// before servers start are used for Content-Types that are not built in.
+var DefaultCodecs = codecs.Builtin()
+
+// rpcServer is the default Server.
+type rpcServer struct {
+	mu          sync.RWMutex
+	opts        Options
+	handlers    []Handler
+	subscribers []*subscriber
+	endpoints   atomic.Pointer[map[string]*endpoint]
+	chain       atomic.Pointer[HandlerFunc] // the handler wrappers around the endpoint call
+
+	// running state, guarded by mu
+	started    bool
+	listener   transport.Listener
+	configured string // the Address before Start replaced it with the bound one
+	exit       chan struct{}
+	cancel     context.CancelFunc
+	baseCtx    context.Context
+	registered bool
+	brokerSubs []broker.Subscriber
+
+	inflight inflight.Tracker
+	acceptWg sync.WaitGroup
+	regWg    sync.WaitGroup
+}
+
+// NewRPCServer returns the default server: handlers served over the transport (HTTP by
+// default), registered in the registry while it runs.
+func NewRPCServer(opts ...Option) Server {
+	s := &rpcServer{opts: NewOptions(opts...)}
+	empty := map[string]*endpoint{}
+	s.endpoints.Store(&empty)
+	s.buildChain()
+	return s
+}
+
+func (s *rpcServer) String() string { return "mucp" }
+
+func (s *rpcServer) Options() Options {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.opts
+}
+
+// Init applies options. Options that concern the listener take effect at the next Start.
+func (s *rpcServer) Init(opts ...Option) error {
+	s.mu.Lock()
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	s.opts.fill()
+	s.mu.Unlock()
+	s.buildChain()
+	return nil
+}
+
+func (s *rpcServer) log() logger.Logger {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.opts.Logger
+}
+
+// buildChain wraps the endpoint call in the handler wrappers, first wrapper outermost.
+func (s *rpcServer) buildChain() {
+	s.mu.RLock()
+	ws := s.opts.HdlrWrappers
+	s.mu.RUnlock()
+	fn := HandlerFunc(func(ctx context.Context, req Request, rsp interface{}) error {
+		r, ok := req.(*rpcRequest)
+		if !ok {
+			return errors.InternalServerError("go.micro.server", "handler wrapper replaced the request with a %T", req)
+		}
+		return r.ep.call(ctx, r.value, rsp)
+	})
+	for i := len(ws) - 1; i >= 0; i-- {
+		fn = ws[i](fn)
+	}
+	s.chain.Store(&fn)
+}
+
+func (s *rpcServer) NewHandler(h interface{}, opts ...HandlerOption) Handler {
+	return NewRpcHandler(h, opts...)
+}
+
+// Handle registers a handler's endpoints. It fails for a handler with no endpoint and for
+// an endpoint that is already registered. Handlers added while the server runs are
+// served at once and advertised at the next registration.
+func (s *rpcServer) Handle(h Handler) error {
+	if h == nil {
+		return stderrors.New("server: Handle(nil)")
+	}
+	src, ok := h.(endpointSource)
+	if !ok {
+		src = NewRpcHandler(h.Handler(), func(o *HandlerOptions) { *o = h.Options() }).(*rpcHandler)
+	}
+	eps, err := src.endpoints()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	old := *s.endpoints.Load()
+	for _, e := range eps {
+		if _, dup := old[e.name]; dup {
+			s.mu.Unlock()
+			return fmt.Errorf("server: endpoint %s is already registered", e.name)
+		}
+	}
+	next := make(map[string]*endpoint, len(old)+len(eps))
+	for k, v := range old {
+		next[k] = v
+	}
+	for _, e := range eps {
+		next[e.name] = e
+	}
+	s.endpoints.Store(&next)
+	s.handlers = append(s.handlers, h)
+	registered := s.registered
+	s.mu.Unlock()
+	if registered {
+		if err := s.Register(); err != nil {
+			s.log().Logf(logger.WarnLevel, "server: advertising new endpoints: %v", err)
+		}
+	}
+	return nil
+}
+
+// Start listens, connects the broker, subscribes, registers and serves.
+func (s *rpcServer) Start() error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return stderrors.New("server: already started")
+	}
+	config := s.opts
+	lopts := []transport.ListenOption{}
+	if config.MaxMsgSize > 0 {
+		lopts = append(lopts, transport.ListenLimits(transport.Limits{MaxMsgSize: config.MaxMsgSize}))
+	}
+	if config.TLSConfig != nil {
+		lopts = append(lopts, transport.ListenTLSConfig(config.TLSConfig))
+	}
+	lopts = append(lopts, config.ListenOptions...)
+	ln, err := config.Transport.Listen(config.Address, lopts...)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if err := config.Broker.Connect(); err != nil {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return fmt.Errorf("server: connect broker: %w", err)
+	}
+	s.listener = ln
+	s.configured = config.Address
+	s.opts.Address = ln.Addr()
+	s.baseCtx, s.cancel = context.WithCancel(config.Context)
+	s.exit = make(chan struct{})
+	s.started = true
+	s.mu.Unlock()
+
+	if err := s.subscribeAll(); err != nil {
+		s.rollback(ln)
+		return err
+	}
+	config.Logger.Logf(logger.InfoLevel, "Transport [%s] Listening on %s", config.Transport.String(), ln.Addr())
+	s.acceptWg.Add(1)
+	go func() {
+		defer s.acceptWg.Done()
+		if err := ln.Accept(s.ServeConn); err != nil {
+			s.log().Logf(logger.ErrorLevel, "server: accept: %v", err)
+		}
+	}()
+	if err := config.RegisterCheck(s.baseCtx); err != nil {
+		config.Logger.Logf(logger.WarnLevel, "server: register check failed, not registering yet: %v", err)
+	} else if err := s.Register(); err != nil {
+		config.Logger.Logf(logger.ErrorLevel, "server: register: %v (retrying every %s)", err, config.RegisterInterval)
+	}
+	s.regWg.Add(1)
+	go s.registrar(config.RegisterInterval)
+	return nil
+}
+
+// rollback undoes a Start that failed after listening.
+func (s *rpcServer) rollback(ln transport.Listener) {
+	s.unsubscribeAll()
+	_ = ln.Close()
+	s.mu.Lock()
+	s.started = false
+	s.opts.Address = s.configured
+	s.listener = nil
+	s.cancel()
+	s.mu.Unlock()
+}
+
+// registrar renews the registration every interval until Stop, deregistering while the
+// register check fails.
+func (s *rpcServer) registrar(interval time.Duration) {
+	defer s.regWg.Done()
+	if interval <= 0 {
+		<-s.exit
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.exit:
+			return
+		case <-t.C:
+		}
+		s.mu.RLock()
+		check, registered, ctx := s.opts.RegisterCheck, s.registered, s.baseCtx
+		s.mu.RUnlock()
+		if err := check(ctx); err != nil {
+			if registered {
+				s.log().Logf(logger.WarnLevel, "server: register check failed, deregistering: %v", err)
+				if derr := s.Deregister(); derr != nil {
+					s.log().Logf(logger.ErrorLevel, "server: deregister: %v", derr)
+				}
+			}
+			continue
+		}
+		if err := s.Register(); err != nil {
+			s.log().Logf(logger.ErrorLevel, "server: register: %v", err)
+		}
+	}
+}
+
+// service builds the registry entry of this node.
+func (s *rpcServer) service() (*registry.Service, time.Duration, registry.Registry, error) {
+	s.mu.RLock()
+	config := s.opts
+	handlers := append([]Handler(nil), s.handlers...)
+	subs := append([]*subscriber(nil), s.subscribers...)
+	s.mu.RUnlock()
+	advertise := config.Advertise
+	if advertise == "" {
+		advertise = config.Address
+	}
+	address, err := addr.Advertise(advertise)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	md := make(map[string]string, len(config.Metadata)+5)
+	for k, v := range config.Metadata {
+		md[k] = v
+	}
+	md["transport"] = config.Transport.String()
+	md["broker"] = config.Broker.String()
+	md["server"] = s.String()
+	md["registry"] = config.Registry.String()
+	md["protocol"] = "mucp"
+	var eps []*registry.Endpoint
+	for _, h := range handlers {
+		if h.Options().Internal {
+			continue
+		}
+		eps = append(eps, h.Endpoints()...)
+	}
+	for _, sb := range subs {
+		if sb.Options().Internal {
+			continue
+		}
+		eps = append(eps, sb.Endpoints()...)
+	}
+	sortEndpoints(eps)
+	return &registry.Service{
+		Name:      config.Name,
+		Version:   config.Version,
+		Nodes:     []*registry.Node{{Id: config.Name + "-" + config.Id, Address: address, Metadata: md}},
+		Endpoints: eps,
+	}, config.RegisterTTL, config.Registry, nil
+}
+
+// Register registers this node, retrying twice with a short backoff.
+func (s *rpcServer) Register() error {
+	svc, ttl, reg, err := s.service()
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err = reg.Register(svc, registry.RegisterTTL(ttl))
+		if err == nil || attempt == 2 {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(100*(attempt+1)) * time.Millisecond):
+		case <-s.exitChan():
+			return err
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.registered = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *rpcServer) exitChan() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.exit
+}
+
+// Deregister removes this node from the registry.
+func (s *rpcServer) Deregister() error {
+	svc, _, reg, err := s.service()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.registered = false
+	s.mu.Unlock()
+	return reg.Deregister(svc)
+}
+
+// Stop deregisters the node, stops accepting calls, waits up to DrainTimeout for the calls
+// in flight, cancels what is left, and disconnects the broker. It is idempotent.
+func (s *rpcServer) Stop() error {
+	s.mu.Lock()
+	if !s.started {
+		s.mu.Unlock()
+		return nil
+	}
+	s.started = false
+	close(s.exit)
+	ln, config, cancel := s.listener, s.opts, s.cancel
+	s.mu.Unlock()
+
+	s.regWg.Wait()
+	var errs []error
+	if err := s.Deregister(); err != nil {
+		errs = append(errs, fmt.Errorf("deregister: %w", err))
+	}
+	s.unsubscribeAll()
+
+	ctx, cancelDrain := context.WithTimeout(context.Background(), config.DrainTimeout)
+	defer cancelDrain()
+	var drainErr error
+	if d, ok := ln.(transport.Drainer); ok {
+		drainErr = d.Drain(ctx)
+	} else {
+		_ = ln.Close()
+	}
+	if err := s.inflight.Wait(ctx); err != nil {
+		drainErr = err
+	}
+	if drainErr != nil {
+		// Out of time: cancel what still runs and give it a moment to return.
+		cancel()
+		grace, cancelGrace := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		if s.inflight.Wait(grace) != nil {
+			config.Logger.Logf(logger.WarnLevel, "server: %d calls still running after the %s drain timeout", s.inflight.Len(), config.DrainTimeout)
+		}
+		cancelGrace()
+	}
+	_ = ln.Close()
+	s.acceptWg.Wait()
+	cancel()
+	if err := config.Broker.Disconnect(); err != nil {
+		errs = append(errs, fmt.Errorf("disconnect broker: %w", err))
+	}
+	s.mu.Lock()
+	s.opts.Address = s.configured
+	s.listener = nil
+	s.mu.Unlock()
+	return stderrors.Join(errs...)
+}
+
+// contexter is implemented by sockets that know the context of their call.
+type contexter interface {
+	Context() context.Context
+}
+
+// ServeConn serves the messages of one socket until it ends.
+func (s *rpcServer) ServeConn(sock transport.Socket) {
+	for {
+		var msg transport.Message
+		if err := sock.Recv(&msg); err != nil {
+			if err == io.EOF {
+				return
+			}
+			var merr *errors.Error
+			if stderrors.As(err, &merr) {
+				s.sendError(sock, merr)
+			}
+			return
+		}
+		s.inflight.Add()
+		s.mu.RLock()
+		wg := s.opts.WaitGroup
+		s.mu.RUnlock()
+		if wg != nil {
+			wg.Add(1)
+		}
+		s.serve(sock, &msg)
+		if wg != nil {
+			wg.Done()
+		}
+		s.inflight.Done()
+	}
+}
+
+func (s *rpcServer) sendError(sock transport.Socket, e *errors.Error) {
+	js := e.Error()
+	_ = sock.Send(&transport.Message{
+		Header: map[string]string{
+			headers.ContentType: "application/json",
+			headers.Error:       js,
+			headers.Status:      strconv.Itoa(e.HTTPStatus()),
+		},
+		Body: []byte(js),
+	})
+}
+
+// endpointName finds the endpoint a request names: the Micro-Endpoint header (or its
+// X- and Micro-Method variants), else the path /Type/Method or /Type.Method.
+func endpointName(h map[string]string) string {
+	for _, k := range [...]string{"Micro-Endpoint", "X-Micro-Endpoint", "Micro-Method", "X-Micro-Method"} {
+		if v := h[k]; v != "" {
+			return v
+		}
+	}
+	p := strings.Trim(h[headers.Path], "/")
+	if p == "" {
+		return ""
+	}
+	if i := strings.IndexByte(p, '/'); i >= 0 && !strings.Contains(p[:i], ".") {
+		return p[:i] + "." + p[i+1:]
+	}
+	return p
+}
+
+// serve answers one request.
+func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
+	s.mu.RLock()
+	name, codecsOpt, router := s.opts.Name, s.opts.Codecs, s.opts.Router
+	maxTimeout, baseCtx, log := s.opts.MaxTimeout, s.baseCtx, s.opts.Logger
+	s.mu.RUnlock()
+	if baseCtx == nil {
+		baseCtx = context.Background()
+	}
+	hdr := msg.Header
+	if hdr == nil {
+		hdr = map[string]string{}
+	}
+	epName := endpointName(hdr)
+	if epName == "" {
+		s.sendError(sock, errors.BadRequest(name, "missing Micro-Endpoint header: name the endpoint as Type.Method, or POST to /Type/Method").(*errors.Error))
+		return
+	}
+	if err := validEndpointName(epName); err != nil {
+		s.sendError(sock, errors.BadRequest(name, "Micro-Endpoint %q is not of the form Type.Method", epName).(*errors.Error))
+		return
+	}
+	ct := hdr[headers.ContentType]
+	media := codecs.MediaType(ct)
+	if ct == "" {
+		ct, media = DefaultContentType, DefaultContentType
+	}
+	m, ok := codecs.Lookup(media, codecsOpt, DefaultCodecs)
+	if !ok {
+		s.sendError(sock, errors.UnsupportedMediaType(name, "unsupported Content-Type %q: use one of %s", ct, strings.Join(codecs.Supported(codecsOpt, DefaultCodecs), ", ")).(*errors.Error))
+		return
+	}
+	ctx, cancel, err := s.requestContext(baseCtx, sock, hdr, maxTimeout, name)
+	if err != nil {
+		s.sendError(sock, err.(*errors.Error))
+		return
+	}
+	defer cancel()
+	nc, _ := codecs.NewCodec(media, codecsOpt, DefaultCodecs)
+	service := hdr["Micro-Service"]
+	if service == "" {
+		service = name
+	}
+	req := &rpcRequest{service: service, endpoint: epName, contentType: ct, header: hdr, body: msg.Body, newCodec: nc}
+
+	if router != nil {
+		rsp := &rpcResponse{newCodec: nc}
+		if err := s.call(ctx, log, epName, func() error { return router.ServeRequest(ctx, req, rsp) }); err != nil {
+			s.sendError(sock, s.toError(name, err))
+			return
+		}
+		out := map[string]string{headers.ContentType: ct}
+		for k, v := range rsp.header {
+			out[k] = v
+		}
+		body := rsp.body
+		if body == nil {
+			body = rsp.buf.Bytes()
+		}
+		_ = sock.Send(&transport.Message{Header: out, Body: body})
+		return
+	}
+
+	ep := (*s.endpoints.Load())[epName]
+	if ep == nil {
+		s.sendError(sock, errors.NotFound(name, "unknown endpoint %q", epName).(*errors.Error))
+		return
+	}
+	if ep.stream {
+		s.sendError(sock, errors.NotImplemented(name, "endpoint %s is a stream: call it with client.Stream", epName).(*errors.Error))
+		return
+	}
+	req.ep = ep
+	req.value = ep.newRequest()
+	if len(msg.Body) > 0 {
+		if err := m.Unmarshal(msg.Body, req.value); err != nil {
+			s.sendError(sock, errors.BadRequest(name, "cannot decode the %s request of %s: %v", media, epName, err).(*errors.Error))
+			return
+		}
+	}
+	rsp := ep.newReply()
+	chain := *s.chain.Load()
+	if err := s.call(ctx, log, epName, func() error { return chain(ctx, req, rsp) }); err != nil {
+		s.sendError(sock, s.toError(name, err))
+		return
+	}
+	body, err := m.Marshal(rsp)
+	if err != nil {
+		s.sendError(sock, errors.InternalServerError(name, "cannot encode the %s reply of %s: %v", media, epName, err).(*errors.Error))
+		return
+	}
+	_ = sock.Send(&transport.Message{Header: map[string]string{headers.ContentType: ct}, Body: body})
+}
+
+// call runs fn, turning a panic into a 500 error and logging it with its stack.
+func (s *rpcServer) call(ctx context.Context, log logger.Logger, ep string, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Logf(logger.ErrorLevel, "server: handler %s panicked: %v\n%s", ep, r, debug.Stack())
+			err = errors.InternalServerError(s.Options().Name, "handler %s panicked", ep)
+		}
+	}()
+	return fn()
+}
+
+// toError turns a handler error into the error sent to the caller.
+func (s *rpcServer) toError(name string, err error) *errors.Error {
+	var e *errors.Error
+	if stderrors.As(err, &e) {
+		return e
+	}
+	switch {
+	case stderrors.Is(err, context.DeadlineExceeded):
+		return errors.Wrap(err, name, 408, "")
+	case stderrors.Is(err, context.Canceled):
+		return errors.Wrap(err, name, errors.StatusClientClosedRequest, "")
+	}
+	return errors.Wrap(err, name, 500, "")
+}
+
+// requestContext builds a handler's context: metadata from the headers, the caller's
+// deadline clamped to maxTimeout, cancelled when the call's socket ends or the server is
+// forced to stop.
+func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, hdr map[string]string, maxTimeout time.Duration, name string) (context.Context, context.CancelFunc, error) {
+	timeout := maxTimeout
+	if v := hdr[headers.Timeout]; v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, nil, errors.BadRequest(name, "invalid Timeout header %q: want a whole number of nanoseconds", v)
+		}
+		if d := time.Duration(n); d > 0 && d < timeout {
+			timeout = d
+		}
+	}
+	parent := base
+	if c, ok := sock.(contexter); ok {
+		parent = c.Context()
+	}
+	ctx, cancel := context.WithTimeout(parent, timeout)
+	var stop func() bool
+	if parent != base && base.Done() != nil {
+		stop = context.AfterFunc(base, cancel)
+	}
+	md := make(metadata.Metadata, len(hdr)+2)
+	for k, v := range hdr {
+		if len(k) > 0 && k[0] != ':' {
+			md[k] = v
+		}
+	}
+	md["Local"] = sock.Local()
+	md["Remote"] = sock.Remote()
+	ctx = metadata.NewContextNoCopy(ctx, md)
+	return ctx, func() {
+		if stop != nil {
+			stop()
+		}
+		cancel()
+	}, nil
+}
+
+// subscribeAll subscribes every subscriber to the broker.
+func (s *rpcServer) subscribeAll() error {
+	s.mu.RLock()
+	subs := append([]*subscriber(nil), s.subscribers...)
+	s.mu.RUnlock()
+	for _, sb := range subs {
+		if err := s.subscribe(sb); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *rpcServer) unsubscribeAll() {
+	s.mu.Lock()
+	subs := s.brokerSubs
+	s.brokerSubs = nil
+	s.mu.Unlock()
+	for _, sb := range subs {
+		_ = sb.Unsubscribe()
+	}
+}

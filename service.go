@@ -1,0 +1,243 @@
+package micro
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/seed-b3892490/micro/client"
+	"github.com/seed-b3892490/micro/cmd"
+	"github.com/seed-b3892490/micro/logger"
+	"github.com/seed-b3892490/micro/server"
+)
+
+type service struct {
+	mu       sync.Mutex
+	opts     Options
+	cmdDone  bool
+	ownedCli bool  // the client was made by this service
+	err      error // a handler registration or flag error, returned by Start and Run
+}
+
+func newService(opts ...Option) *service {
+	o := Options{Context: context.Background(), Signal: true}
+	for _, f := range opts {
+		f(&o)
+	}
+	s := &service{opts: o}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.build()
+	return s
+}
+
+// build makes or configures the server and client from the recorded options and
+// registers handlers not registered yet. Called with mu held.
+func (s *service) build() {
+	o := &s.opts
+	if o.Context == nil {
+		o.Context = context.Background()
+	}
+	if o.Logger == nil {
+		o.Logger = logger.DefaultLogger
+	}
+	if o.Server == nil {
+		o.Server = server.NewServer()
+	}
+	sopts := []server.Option{server.WithLogger(o.Logger), server.Context(o.Context)}
+	copts := []client.Option{client.WithLogger(o.Logger)}
+	if o.Registry != nil {
+		sopts = append(sopts, server.Registry(o.Registry))
+		copts = append(copts, client.Registry(o.Registry))
+	}
+	if o.Broker != nil {
+		sopts = append(sopts, server.Broker(o.Broker))
+		copts = append(copts, client.Broker(o.Broker))
+	}
+	if o.Transport != nil {
+		sopts = append(sopts, server.Transport(o.Transport))
+		copts = append(copts, client.Transport(o.Transport))
+	}
+	if o.Selector != nil {
+		copts = append(copts, client.Selector(o.Selector))
+	}
+	sopts = append(sopts, o.serverOpts...)
+	copts = append(copts, o.clientOpts...)
+	if err := o.Server.Init(sopts...); err != nil {
+		s.fail(fmt.Errorf("micro: configure server: %w", err))
+	}
+	if o.Client == nil {
+		o.Client = client.NewClient(copts...)
+		s.ownedCli = true
+		for i := len(o.wrappers) - 1; i >= 0; i-- {
+			o.Client = o.wrappers[i](o.Client)
+		}
+		o.wrappers = nil
+	} else {
+		if err := o.Client.Init(copts...); err != nil {
+			s.fail(fmt.Errorf("micro: configure client: %w", err))
+		}
+		for i := len(o.wrappers) - 1; i >= 0; i-- {
+			o.Client = o.wrappers[i](o.Client)
+		}
+		o.wrappers = nil
+	}
+	o.serverOpts, o.clientOpts = nil, nil
+	for ; o.applied < len(o.handlers); o.applied++ {
+		h := o.handlers[o.applied]
+		if err := o.Server.Handle(o.Server.NewHandler(h)); err != nil {
+			s.fail(err)
+		}
+	}
+}
+
+func (s *service) fail(err error) {
+	s.opts.Logger.Logf(logger.ErrorLevel, "%v", err)
+	s.err = errors.Join(s.err, err)
+}
+
+func (s *service) Name() string { return s.Server().Options().Name }
+
+func (s *service) String() string { return "micro" }
+
+// Init applies options. The first call also parses flags and MICRO_* environment
+// variables through the Cmd (which prints help and exits for --help); a flag error is
+// logged and returned by Run.
+func (s *service) Init(opts ...Option) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range opts {
+		f(&s.opts)
+	}
+	s.build()
+	if s.cmdDone {
+		return
+	}
+	s.cmdDone = true
+	o := &s.opts
+	if o.Cmd == nil {
+		o.Cmd = cmd.NewCmd()
+	}
+	app := o.Cmd.App()
+	app.Flags = append(app.Flags, o.flags...)
+	if o.action != nil {
+		app.Action = o.action
+	}
+	name := o.Server.Options().Name
+	err := o.Cmd.Init(
+		cmd.Name(name),
+		cmd.Registry(&o.Registry),
+		cmd.Broker(&o.Broker),
+		cmd.Transport(&o.Transport),
+		cmd.Selector(&o.Selector),
+		cmd.Client(&o.Client),
+		cmd.Server(&o.Server),
+		cmd.Logger(&o.Logger),
+	)
+	if err != nil {
+		s.fail(fmt.Errorf("micro: flags: %w", err))
+	}
+}
+
+func (s *service) Options() Options {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts
+}
+
+func (s *service) Client() client.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.Client
+}
+
+func (s *service) Server() server.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.Server
+}
+
+func (s *service) Handle(v interface{}, opts ...server.HandlerOption) error {
+	srv := s.Server()
+	return srv.Handle(srv.NewHandler(v, opts...))
+}
+
+// Start runs the BeforeStart hooks in order, starts the server, then runs the AfterStart
+// hooks in order. When a step fails, what already started is stopped again.
+func (s *service) Start() error {
+	s.mu.Lock()
+	o, err := s.opts, s.err
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, fn := range o.BeforeStart {
+		if err := fn(); err != nil {
+			return fmt.Errorf("micro: before start: %w", err)
+		}
+	}
+	if err := o.Server.Start(); err != nil {
+		return err
+	}
+	for _, fn := range o.AfterStart {
+		if err := fn(); err != nil {
+			return errors.Join(fmt.Errorf("micro: after start: %w", err), o.Server.Stop())
+		}
+	}
+	return nil
+}
+
+// Stop runs the BeforeStop hooks in reverse order, stops the server, runs the AfterStop
+// hooks in reverse order, and returns every error joined.
+func (s *service) Stop() error {
+	s.mu.Lock()
+	o := s.opts
+	owned := s.ownedCli
+	s.mu.Unlock()
+	var errs []error
+	for i := len(o.BeforeStop) - 1; i >= 0; i-- {
+		if err := o.BeforeStop[i](); err != nil {
+			errs = append(errs, fmt.Errorf("micro: before stop: %w", err))
+		}
+	}
+	if err := o.Server.Stop(); err != nil {
+		errs = append(errs, err)
+	}
+	for i := len(o.AfterStop) - 1; i >= 0; i-- {
+		if err := o.AfterStop[i](); err != nil {
+			errs = append(errs, fmt.Errorf("micro: after stop: %w", err))
+		}
+	}
+	if c, ok := o.Client.(io.Closer); ok && owned {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts the service, waits for a signal or the end of the Context, then stops it.
+func (s *service) Run() error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	o := s.Options()
+	o.Logger.Logf(logger.InfoLevel, "Starting [service] %s", o.Server.Options().Name)
+	var sig chan os.Signal
+	if o.Signal {
+		sig = make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
+		defer signal.Stop(sig)
+	}
+	select {
+	case got := <-sig:
+		o.Logger.Logf(logger.InfoLevel, "Received signal %s, stopping", got)
+	case <-o.Context.Done():
+	}
+	return s.Stop()
+}
