@@ -1,0 +1,102 @@
+// Package proto is the application/protobuf codec: values must be protocol buffer
+// messages (or *Message, a raw passthrough).
+package proto
+
+import (
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/seed-b3892490/micro/codec"
+)
+
+// Message is a raw, already encoded body that passes through the proto and json codecs
+// unchanged.
+type Message struct {
+	Data []byte
+}
+
+// NewMessage returns a Message holding data.
+func NewMessage(data []byte) *Message { return &Message{Data: data} }
+
+// MarshalJSON returns the raw data, which must be JSON when used with the json codec.
+func (m *Message) MarshalJSON() ([]byte, error) { return m.Data, nil }
+
+// UnmarshalJSON stores a copy of the raw data.
+func (m *Message) UnmarshalJSON(data []byte) error {
+	m.Data = append([]byte(nil), data...)
+	return nil
+}
+
+// Marshaler encodes protocol buffer messages. It is safe for concurrent use.
+type Marshaler struct{}
+
+// Marshal encodes v, a proto.Message or *Message.
+func (Marshaler) Marshal(v interface{}) ([]byte, error) {
+	switch m := v.(type) {
+	case *Message:
+		return m.Data, nil
+	case proto.Message:
+		return proto.Marshal(m)
+	}
+	return nil, fmt.Errorf("proto: cannot encode %T: not a protocol buffer message", v)
+}
+
+// Unmarshal decodes data into v, a proto.Message or *Message.
+func (Marshaler) Unmarshal(data []byte, v interface{}) error {
+	switch m := v.(type) {
+	case *Message:
+		m.Data = append([]byte(nil), data...)
+		return nil
+	case proto.Message:
+		return proto.Unmarshal(data, m)
+	}
+	return fmt.Errorf("proto: cannot decode into %T: not a protocol buffer message", v)
+}
+
+// String returns "proto".
+func (Marshaler) String() string { return "proto" }
+
+// Codec reads and writes one protocol buffer message per stream: the body is everything
+// up to the end of the connection.
+type Codec struct {
+	Conn io.ReadWriteCloser
+}
+
+// NewCodec returns a proto Codec over c.
+func NewCodec(c io.ReadWriteCloser) codec.Codec { return &Codec{Conn: c} }
+
+// ReadHeader does nothing: headers travel beside the body.
+func (c *Codec) ReadHeader(m *codec.Message, t codec.MessageType) error { return nil }
+
+// ReadBody reads the rest of the connection and decodes it into b (nil discards).
+func (c *Codec) ReadBody(b interface{}) error {
+	data, err := io.ReadAll(c.Conn)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		return nil
+	}
+	return Marshaler{}.Unmarshal(data, b)
+}
+
+// Write encodes b and writes it.
+func (c *Codec) Write(m *codec.Message, b interface{}) error {
+	if b == nil {
+		return nil
+	}
+	data, err := Marshaler{}.Marshal(b)
+	if err != nil {
+		return err
+	}
+	_, err = c.Conn.Write(data)
+	return err
+}
+
+// Close closes the connection.
+func (c *Codec) Close() error { return c.Conn.Close() }
+
+// String returns "proto".
+func (c *Codec) String() string { return "proto" }
