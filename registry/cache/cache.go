@@ -1,0 +1,326 @@
+// Package cache is a caching layer in front of any registry: lookups are served from
+// memory, kept fresh by watching the registry, expired after a TTL, and served stale
+// (with one logged warning) while the registry is unreachable.
+package cache
+
+import (
+	"sync"
+	"time"
+
+	"github.com/seed-b3892490/micro/logger"
+	"github.com/seed-b3892490/micro/registry"
+)
+
+var (
+	// DefaultTTL is how long a looked-up service is served from memory before it is
+	// looked up again (watch events keep it fresh meanwhile).
+	DefaultTTL = time.Minute
+	// DefaultMinimumRetryInterval is how long to wait after a failed lookup before asking
+	// the registry again for the same service.
+	DefaultMinimumRetryInterval = 5 * time.Second
+)
+
+// Cache is a registry with a cache in front. Stop ends its watch.
+type Cache interface {
+	registry.Registry
+	// Stop stops watching the registry and waits for the watch to end. Idempotent.
+	Stop()
+}
+
+// Options configure a Cache.
+type Options struct {
+	Logger logger.Logger
+	// TTL is how long entries are served before a new lookup. Default DefaultTTL.
+	TTL time.Duration
+	// MinimumRetryInterval is the least time between failed lookups of one service.
+	MinimumRetryInterval time.Duration
+}
+
+// Option sets a field of Options.
+type Option func(*Options)
+
+// WithTTL sets the entry TTL.
+func WithTTL(t time.Duration) Option { return func(o *Options) { o.TTL = t } }
+
+// WithLogger sets the logger.
+func WithLogger(l logger.Logger) Option { return func(o *Options) { o.Logger = l } }
+
+// WithMinimumRetryInterval sets the least time between failed lookups of one service.
+func WithMinimumRetryInterval(d time.Duration) Option {
+	return func(o *Options) { o.MinimumRetryInterval = d }
+}
+
+type entry struct {
+	services []*registry.Service // shared with callers: never modified in place
+	fetched  time.Time
+	failed   time.Time // last failed lookup
+	warned   bool      // a stale-serving warning was logged since the last success
+}
+
+type lookup struct {
+	done chan struct{}
+	res  []*registry.Service
+	err  error
+}
+
+type cache struct {
+	registry.Registry
+	opts Options
+
+	mu       sync.RWMutex
+	entries  map[string]*entry
+	inflight map[string]*lookup
+
+	watchOnce sync.Once
+	stopOnce  sync.Once
+	exit      chan struct{}
+	done      chan struct{}
+	watching  bool
+}
+
+// New returns a cache in front of r. It starts watching r on the first lookup.
+func New(r registry.Registry, opts ...Option) Cache {
+	o := Options{TTL: DefaultTTL, MinimumRetryInterval: DefaultMinimumRetryInterval, Logger: logger.DefaultLogger}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Logger == nil {
+		o.Logger = logger.DefaultLogger
+	}
+	return &cache{
+		Registry: r,
+		opts:     o,
+		entries:  make(map[string]*entry),
+		inflight: make(map[string]*lookup),
+		exit:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+}
+
+func (c *cache) String() string { return "cache" }
+
+// GetService returns the cached services of name. The returned slice and services are
+// shared: callers must not modify them.
+func (c *cache) GetService(name string, opts ...registry.GetOption) ([]*registry.Service, error) {
+	now := time.Now()
+	c.mu.RLock()
+	e := c.entries[name]
+	if e != nil && e.services != nil && now.Sub(e.fetched) < c.opts.TTL {
+		s := e.services
+		c.mu.RUnlock()
+		return s, nil
+	}
+	c.mu.RUnlock()
+	c.startWatch()
+	return c.refresh(name, now, opts)
+}
+
+// refresh asks the registry for name, one lookup at a time per name.
+func (c *cache) refresh(name string, now time.Time, opts []registry.GetOption) ([]*registry.Service, error) {
+	c.mu.Lock()
+	e := c.entries[name]
+	if e != nil && !e.failed.IsZero() && now.Sub(e.failed) < c.opts.MinimumRetryInterval {
+		// The registry failed recently: do not hammer it.
+		s := e.services
+		c.mu.Unlock()
+		if s != nil {
+			return s, nil
+		}
+		return nil, registry.ErrNotFound
+	}
+	if l, ok := c.inflight[name]; ok {
+		c.mu.Unlock()
+		<-l.done
+		return l.res, l.err
+	}
+	l := &lookup{done: make(chan struct{})}
+	c.inflight[name] = l
+	c.mu.Unlock()
+
+	res, err := c.Registry.GetService(name, opts...)
+
+	c.mu.Lock()
+	delete(c.inflight, name)
+	e = c.entries[name]
+	switch {
+	case err == nil:
+		c.entries[name] = &entry{services: res, fetched: time.Now()}
+		l.res = res
+	case err == registry.ErrNotFound:
+		delete(c.entries, name)
+		l.err = err
+	case e != nil && e.services != nil:
+		e.failed = time.Now()
+		if !e.warned {
+			e.warned = true
+			c.opts.Logger.Logf(logger.WarnLevel, "registry cache: lookup of %s failed, serving cached nodes: %v", name, err)
+		}
+		l.res = e.services
+	default:
+		c.entries[name] = &entry{failed: time.Now()}
+		l.err = err
+	}
+	c.mu.Unlock()
+	close(l.done)
+	return l.res, l.err
+}
+
+// startWatch starts the watch goroutine once.
+func (c *cache) startWatch() {
+	c.watchOnce.Do(func() {
+		c.mu.Lock()
+		select {
+		case <-c.exit: // stopped before first use
+			c.mu.Unlock()
+			return
+		default:
+		}
+		c.watching = true
+		c.mu.Unlock()
+		go c.watch()
+	})
+}
+
+// watch applies registry changes to cached entries until Stop, restarting the registry
+// watch with backoff when it fails.
+func (c *cache) watch() {
+	defer close(c.done)
+	backoff := 10 * time.Millisecond
+	for {
+		w, err := c.Registry.Watch()
+		if err == nil {
+			backoff = 10 * time.Millisecond
+			stopped := make(chan struct{})
+			go func() {
+				select {
+				case <-c.exit:
+					w.Stop()
+				case <-stopped:
+				}
+			}()
+			for {
+				r, err := w.Next()
+				if err != nil {
+					break
+				}
+				c.apply(r)
+			}
+			close(stopped)
+			w.Stop()
+			// Results may have been missed: look everything up again.
+			c.invalidate()
+		}
+		select {
+		case <-c.exit:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (c *cache) invalidate() {
+	c.mu.Lock()
+	for _, e := range c.entries {
+		e.fetched = time.Time{}
+	}
+	c.mu.Unlock()
+}
+
+// apply applies one watch result to the cached entry of its service.
+func (c *cache) apply(r *registry.Result) {
+	if r == nil || r.Service == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[r.Service.Name]
+	if e == nil || e.services == nil {
+		return
+	}
+	var next []*registry.Service
+	found := false
+	for _, s := range e.services {
+		if s.Version != r.Service.Version {
+			next = append(next, s)
+			continue
+		}
+		found = true
+		ns := registry.CopyService(s)
+		switch r.Action {
+		case "delete":
+			ns.Nodes = removeNodes(ns.Nodes, r.Service.Nodes)
+		default:
+			ns.Nodes = mergeNodes(ns.Nodes, r.Service.Nodes)
+			if r.Service.Endpoints != nil {
+				ns.Endpoints = registry.CopyService(r.Service).Endpoints
+			}
+			if r.Service.Metadata != nil {
+				ns.Metadata = registry.CopyService(r.Service).Metadata
+			}
+		}
+		if len(ns.Nodes) > 0 {
+			next = append(next, ns)
+		}
+	}
+	if !found && r.Action != "delete" {
+		next = append(next, registry.CopyService(r.Service))
+	}
+	if len(next) == 0 {
+		delete(c.entries, r.Service.Name)
+		return
+	}
+	e.services = next
+	e.fetched = time.Now()
+}
+
+func removeNodes(have, gone []*registry.Node) []*registry.Node {
+	out := have[:0:0]
+	for _, n := range have {
+		keep := true
+		for _, g := range gone {
+			if g.Id == n.Id {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func mergeNodes(have, add []*registry.Node) []*registry.Node {
+	out := append([]*registry.Node(nil), have...)
+	for _, a := range add {
+		replaced := false
+		for i, n := range out {
+			if n.Id == a.Id {
+				out[i] = registry.CopyService(&registry.Service{Nodes: []*registry.Node{a}}).Nodes[0]
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, registry.CopyService(&registry.Service{Nodes: []*registry.Node{a}}).Nodes[0])
+		}
+	}
+	return out
+}
+
+// Stop ends the watch and waits for it.
+func (c *cache) Stop() {
+	c.stopOnce.Do(func() {
+		c.mu.Lock()
+		close(c.exit)
+		watching := c.watching
+		c.mu.Unlock()
+		if watching {
+			<-c.done
+		}
+	})
+}
