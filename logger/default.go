@@ -109,7 +109,7 @@ func (l *defaultLogger) write(level Level, msg func() string) {
 		return
 	}
 	var pcs [1]uintptr
-	runtime.Callers(skip+2, pcs[:])
+	runtime.Callers(skip+1, pcs[:])
 	r := slog.NewRecord(time.Now(), level.ToSlog(), msg(), pcs[0])
 	for k, v := range fields {
 		r.AddAttrs(slog.Any(k, v))
