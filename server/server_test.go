@@ -266,3 +266,5 @@ func TestConcurrentCalls(t *testing.T) {
 		t.Fatalf("%d calls", g.Calls.Load())
 	}
 }
+
+func metadataSet(ctx context.Context, k, v string) context.Context { return metadata.Set(ctx, k, v) }

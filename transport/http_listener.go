@@ -46,7 +46,7 @@ func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log lo
 		Handler:           l,
 		ReadHeaderTimeout: limits.ReadHeaderTimeout,
 		IdleTimeout:       limits.IdleTimeout,
-		MaxHeaderBytes:    limits.MaxHeaderBytes,
+		MaxHeaderBytes:    maxHeaderBytes(limits.MaxHeaderBytes),
 		TLSConfig:         tlsConf,
 		Protocols:         protocols,
 		HTTP2: &http.HTTP2Config{
@@ -57,6 +57,15 @@ func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log lo
 		ErrorLog: nil,
 	}
 	return l
+}
+
+// maxHeaderBytes returns the net/http setting for a header block limit: net/http allows
+// 4096 bytes beyond its setting, so the setting is that much lower.
+func maxHeaderBytes(limit int) int {
+	if limit > 8192 {
+		return limit - 4096
+	}
+	return limit
 }
 
 func (l *httpListener) Addr() string { return l.ln.Addr().String() }
@@ -251,8 +260,13 @@ func isTimeout(err error) bool {
 
 var errTooLarge = errors.New("message too large")
 
+// chunkPool recycles the buffers bodies of unknown length are read into.
+var chunkPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
 // readLimited reads a body of known (n >= 0) or unknown (n < 0) length, failing with
-// errTooLarge as soon as more than limit bytes arrive.
+// errTooLarge as soon as more than limit bytes arrive. A body of unknown length is read
+// into pooled chunks and copied once into a buffer of its exact size, so an oversized
+// body costs no allocation beyond the pool.
 func readLimited(r io.Reader, n, limit int64) ([]byte, error) {
 	if n >= 0 {
 		buf := make([]byte, n)
@@ -261,30 +275,34 @@ func readLimited(r io.Reader, n, limit int64) ([]byte, error) {
 		}
 		return buf, nil
 	}
-	var buf []byte
-	chunk := int64(32 << 10)
+	var chunks []*[32 << 10]byte
+	defer func() {
+		for _, c := range chunks {
+			chunkPool.Put(c)
+		}
+	}()
+	var total int64
 	for {
-		if int64(len(buf)) > limit {
+		c := chunkPool.Get().(*[32 << 10]byte)
+		chunks = append(chunks, c)
+		k, err := io.ReadFull(r, c[:])
+		total += int64(k)
+		if total > limit {
 			return nil, errTooLarge
 		}
-		if cap(buf)-len(buf) == 0 {
-			grow := min(max(int64(cap(buf)), chunk), limit+1-int64(len(buf)))
-			nb := make([]byte, len(buf), int64(len(buf))+grow)
-			copy(nb, buf)
-			buf = nb
-		}
-		k, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+k]
-		if err == io.EOF {
-			if int64(len(buf)) > limit {
-				return nil, errTooLarge
-			}
-			return buf, nil
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
+	out := make([]byte, total)
+	off := 0
+	for _, c := range chunks {
+		off += copy(out[off:], c[:])
+	}
+	return out, nil
 }
 
 // Send writes the reply. Header ":status" sets the HTTP status (default 200).
