@@ -25,7 +25,8 @@ type httpListener struct {
 	limits Limits
 	log    logger.Logger
 
-	active inflight.Tracker
+	active inflight.Tracker // calls being served
+	conns  inflight.Tracker // connections not yet closed
 
 	mu       sync.Mutex
 	fn       func(Socket)
@@ -54,7 +55,7 @@ func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log lo
 			SendPingTimeout:      limits.IdleTimeout / 2,
 			PingTimeout:          limits.ReadHeaderTimeout,
 		},
-		ErrorLog: nil,
+		ConnState: l.connState,
 	}
 	return l
 }
@@ -67,6 +68,19 @@ func maxHeaderBytes(limit int) int {
 	}
 	return limit
 }
+
+// connState counts open connections, so that Drain knows when the last one is gone.
+func (l *httpListener) connState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		l.conns.Add()
+	case http.StateClosed, http.StateHijacked:
+		l.conns.Done()
+	}
+}
+
+// drainGrace is how long Drain lets connections close by themselves after the last call.
+const drainGrace = 100 * time.Millisecond
 
 func (l *httpListener) Addr() string { return l.ln.Addr().String() }
 
@@ -114,9 +128,13 @@ func (l *httpListener) Drain(ctx context.Context) error {
 	if !l.wasStarted() {
 		return l.ln.Close()
 	}
-	// Shutdown closes the listener, refuses new HTTP/2 streams with GOAWAY and closes idle
-	// HTTP/1 connections; it polls slowly, so we watch our own count of active calls and
-	// cut it short with Close as soon as nothing is left.
+	// Shutdown closes the listener, sends GOAWAY on HTTP/2 connections and closes HTTP/1
+	// connections once their call is answered. It polls slowly, so rather than wait for it
+	// we watch the calls being served, then the connections: a connection closes once
+	// its last reply is flushed and the peer has seen the GOAWAY. Close cuts off what is
+	// left when ctx ends, or shortly after the last call: the GOAWAY went out when the
+	// drain began and the last replies are flushed within that grace, but HTTP/2 peers
+	// keep idle connections open until the server closes them.
 	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -124,6 +142,11 @@ func (l *httpListener) Drain(ctx context.Context) error {
 		_ = l.srv.Shutdown(sctx)
 	}()
 	err := l.active.Wait(ctx)
+	if err == nil {
+		idle, cancelIdle := context.WithTimeout(ctx, drainGrace)
+		_ = l.conns.Wait(idle)
+		cancelIdle()
+	}
 	cancel()
 	cerr := l.srv.Close()
 	<-done
