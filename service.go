@@ -222,18 +222,19 @@ func (s *service) Stop() error {
 }
 
 // Run starts the service, waits for a signal or the end of the Context, then stops it.
+// Signals are watched from before the start, so none is missed.
 func (s *service) Run() error {
-	if err := s.Start(); err != nil {
-		return err
-	}
 	o := s.Options()
-	o.Logger.Logf(logger.InfoLevel, "Starting [service] %s", o.Server.Options().Name)
 	var sig chan os.Signal
 	if o.Signal {
 		sig = make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 		defer signal.Stop(sig)
 	}
+	if err := s.Start(); err != nil {
+		return err
+	}
+	o.Logger.Logf(logger.InfoLevel, "Starting [service] %s", o.Server.Options().Name)
 	select {
 	case got := <-sig:
 		o.Logger.Logf(logger.InfoLevel, "Received signal %s, stopping", got)

@@ -285,7 +285,9 @@ func TestC2DrainTimeout(t *testing.T) {
 	g := &testutil.Greeter{Started: make(chan struct{}, 1), Release: make(chan struct{}), Ended: make(chan error, 1)}
 	srv := testutil.NewServer(t, reg, "greeter", g, server.DrainTimeout(time.Second))
 	c := testutil.NewClient(t, reg)
-	go func() { _ = c.Call(context.Background(), c.NewRequest("greeter", "Greeter.Block", &testproto.Request{}), new(testproto.Response)) }()
+	go func() {
+		_ = c.Call(context.Background(), c.NewRequest("greeter", "Greeter.Block", &testproto.Request{}), new(testproto.Response))
+	}()
 	<-g.Started
 	start := time.Now()
 	if err := srv.Stop(); err != nil {
