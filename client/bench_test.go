@@ -1,0 +1,58 @@
+package client_test
+
+import (
+	"context"
+	"io"
+	"testing"
+
+	"github.com/seed-b3892490/micro/client"
+	"github.com/seed-b3892490/micro/internal/testproto"
+	"github.com/seed-b3892490/micro/internal/testutil"
+	"github.com/seed-b3892490/micro/logger"
+	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/server"
+)
+
+func benchCall(b *testing.B, contentType string, parallel bool) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(b, reg, "greeter", new(testutil.Greeter), server.WithLogger(logger.NewLogger(logger.WithOutput(io.Discard))))
+	c := testutil.NewClient(b, reg)
+	call := func() {
+		req := c.NewRequest("greeter", "Greeter.Hello", &testproto.Request{Name: "alice"}, client.WithContentType(contentType))
+		var rsp testproto.Response
+		if err := c.Call(context.Background(), req, &rsp); err != nil {
+			b.Fatal(err)
+		}
+		if rsp.Message != "Hello alice" {
+			b.Fatalf("got %q", rsp.Message)
+		}
+	}
+	call() // connect and fill the cache
+	b.ReportAllocs()
+	b.ResetTimer()
+	if !parallel {
+		for i := 0; i < b.N; i++ {
+			call()
+		}
+		return
+	}
+	b.SetParallelism(16) // 16 callers per CPU, as under load
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			call()
+		}
+	})
+}
+
+// BenchmarkCallJSON is a hello-world call with JSON bodies, client and server in this
+// process over loopback HTTP/2.
+func BenchmarkCallJSON(b *testing.B) {
+	b.Run("serial", func(b *testing.B) { benchCall(b, "application/json", false) })
+	b.Run("parallel", func(b *testing.B) { benchCall(b, "application/json", true) })
+}
+
+// BenchmarkCallProto is the same call with protobuf bodies.
+func BenchmarkCallProto(b *testing.B) {
+	b.Run("serial", func(b *testing.B) { benchCall(b, "application/protobuf", false) })
+	b.Run("parallel", func(b *testing.B) { benchCall(b, "application/protobuf", true) })
+}

@@ -1,0 +1,251 @@
+package client_test
+
+import (
+	"context"
+	stderrors "errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seed-b3892490/micro/client"
+	"github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/internal/testproto"
+	"github.com/seed-b3892490/micro/internal/testutil"
+	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/selector"
+	"github.com/seed-b3892490/micro/server"
+	"github.com/seed-b3892490/micro/transport"
+)
+
+func hello(c client.Client, opts ...client.CallOption) (string, error) {
+	var rsp testproto.Response
+	err := c.Call(context.Background(), c.NewRequest("greeter", "Greeter.Hello", &testproto.Request{Name: "x"}), &rsp, opts...)
+	return rsp.Message, err
+}
+
+// TestRandomDistribution: three instances behind the random selector each get 33% ± 5%
+// of 3,000 calls.
+func TestRandomDistribution(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	var gs []*testutil.Greeter
+	for _, n := range []string{"a", "b", "c"} {
+		g := &testutil.Greeter{Node: n}
+		gs = append(gs, g)
+		testutil.NewServer(t, reg, "greeter", g)
+	}
+	c := testutil.NewClient(t, reg)
+	const calls = 3000
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < calls/8; i++ {
+				if _, err := hello(c); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	total := int64(calls / 8 * 8)
+	for i, g := range gs {
+		share := float64(g.Calls.Load()) / float64(total)
+		if share < 0.28 || share > 0.38 {
+			t.Fatalf("instance %d got %.1f%% of the calls", i, share*100)
+		}
+	}
+}
+
+// TestRetryPastClosedListener: with one instance's listener closed (still registered),
+// every call succeeds through retries on the others.
+func TestRetryPastClosedListener(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	for _, n := range []string{"a", "b"} {
+		testutil.NewServer(t, reg, "greeter", &testutil.Greeter{Node: n})
+	}
+	// a registered node whose listener is closed
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	if err := reg.Register(&registry.Service{Name: "greeter", Version: "latest", Nodes: []*registry.Node{{Id: "dead", Address: dead, Metadata: map[string]string{"protocol": "mucp"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var marks atomic.Int64
+	sel := &markCounter{Selector: selector.NewSelector(selector.Registry(reg)), n: &marks}
+	defer sel.Close()
+	c := testutil.NewClient(t, reg, client.Selector(sel))
+	for i := 0; i < 3000; i++ {
+		if _, err := hello(c); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if marks.Load() == 0 {
+		t.Fatal("no connection failure was reported to the selector")
+	}
+}
+
+type markCounter struct {
+	selector.Selector
+	n *atomic.Int64
+}
+
+func (m *markCounter) Mark(service string, node *registry.Node, err error) {
+	if err != nil && node.Id == "dead" {
+		m.n.Add(1)
+	}
+	m.Selector.Mark(service, node, err)
+}
+
+// TestApplicationErrorRunsOnce: a handler's error is final, never retried (B8 a).
+func TestApplicationErrorRunsOnce(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	g := new(testutil.Greeter)
+	testutil.NewServer(t, reg, "greeter", g)
+	c := testutil.NewClient(t, reg)
+	var rsp testproto.Response
+	err := c.Call(context.Background(), c.NewRequest("greeter", "Greeter.Fail", &testproto.Request{}), &rsp, client.WithRetries(5))
+	if errors.Code(err) != 404 {
+		t.Fatalf("got %v", err)
+	}
+	if g.Calls.Load() != 1 {
+		t.Fatalf("handler ran %d times", g.Calls.Load())
+	}
+}
+
+// resetAfterRequest accepts connections, reads a request, and resets the connection:
+// the request was sent, so a call that is not idempotent must not be retried (B8 b).
+func TestLostReplyNotRetriedUnlessIdempotent(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			buf := make([]byte, 4096)
+			_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, _ = conn.Read(buf) // the request arrived
+			if tc, ok := conn.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			conn.Close()
+		}
+	}()
+	defer func() { l.Close(); wg.Wait() }()
+	c := testutil.NewClient(t, registry.NewMemoryRegistry())
+	_, err = hello(c, client.WithAddress(l.Addr().String()), client.WithRetries(3))
+	if err == nil || transport.IsNotSent(err) {
+		t.Fatalf("got %v", err)
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("a call that may have run was sent %d times", n)
+	}
+	_, err = hello(c, client.WithAddress(l.Addr().String()), client.WithRetries(3), client.WithIdempotent())
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if n := accepted.Load(); n != 1+4 {
+		t.Fatalf("an idempotent call was sent %d times, want 4", n-1)
+	}
+}
+
+func TestWithAddressWithoutRegistry(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	srv := testutil.NewServer(t, reg, "greeter", new(testutil.Greeter))
+	c := testutil.NewClient(t, registry.NewMemoryRegistry()) // knows nothing
+	msg, err := hello(c, client.WithAddress(srv.Options().Address))
+	if err != nil || msg != "Hello x" {
+		t.Fatalf("%q %v", msg, err)
+	}
+}
+
+func TestServiceNotFound(t *testing.T) {
+	c := testutil.NewClient(t, registry.NewMemoryRegistry())
+	_, err := hello(c)
+	if !stderrors.Is(err, selector.ErrNotFound) || errors.Code(err) != 503 {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestConnectionRefusedIsTyped(t *testing.T) {
+	addr := testutil.FreeAddr(t)
+	c := testutil.NewClient(t, registry.NewMemoryRegistry())
+	_, err := hello(c, client.WithAddress(addr), client.WithRetries(1))
+	if !transport.IsNotSent(err) || errors.Code(err) != 503 {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestCallWrappersRunInOrder checks client-level and call-level call wrappers.
+func TestCallWrappersRunInOrder(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(t, reg, "greeter", new(testutil.Greeter))
+	var order []string
+	var mu sync.Mutex
+	wrap := func(name string) client.CallWrapper {
+		return func(next client.CallFunc) client.CallFunc {
+			return func(ctx context.Context, node *registry.Node, req client.Request, rsp interface{}, opts client.CallOptions) error {
+				mu.Lock()
+				order = append(order, name)
+				mu.Unlock()
+				return next(ctx, node, req, rsp, opts)
+			}
+		}
+	}
+	c := testutil.NewClient(t, reg, client.WrapCall(wrap("client1"), wrap("client2")))
+	if _, err := hello(c, client.WithCallWrapper(wrap("call"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, ","); got != "client1,client2,call" {
+		t.Fatalf("order %s", got)
+	}
+}
+
+func TestRequestTimeoutOption(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(t, reg, "greeter", &testutil.Greeter{Release: make(chan struct{})})
+	c := testutil.NewClient(t, reg)
+	start := time.Now()
+	var rsp testproto.Response
+	err := c.Call(context.Background(), c.NewRequest("greeter", "Greeter.Block", &testproto.Request{}), &rsp, client.WithRequestTimeout(150*time.Millisecond))
+	if !stderrors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("took %s", d)
+	}
+}
+
+func TestSelectOptionFilters(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(t, reg, "greeter", &testutil.Greeter{Node: "v1"}, server.Version("v1"))
+	testutil.NewServer(t, reg, "greeter", &testutil.Greeter{Node: "v2"}, server.Version("v2"))
+	c := testutil.NewClient(t, reg)
+	for i := 0; i < 50; i++ {
+		msg, err := hello(c, client.WithSelectOption(selector.WithFilter(selector.FilterVersion("v2"))))
+		if err != nil || msg != "Hello x from v2" {
+			t.Fatalf("%q %v", msg, err)
+		}
+	}
+}
