@@ -205,14 +205,25 @@ func (l *defaultLogger) write(depth int, level Level, format string, formatted b
 	// Skip runtime.Callers, write and the package's own frames.
 	runtime.Callers(2+depth+cfg.skip, pcs[:])
 	var msg string
-	if formatted {
+	switch s, ok := singleString(v); {
+	case formatted:
 		msg = fmt.Sprintf(format, v...)
-	} else {
+	case ok:
+		msg = s // what fmt.Sprint returns, without the copy
+	default:
 		msg = fmt.Sprint(v...)
 	}
 	r := slog.NewRecord(time.Now(), sl, msg, pcs[0])
 	r.AddAttrs(st.attrs...)
 	_ = cfg.handler.Handle(ctx, r)
+}
+
+func singleString(v []interface{}) (string, bool) {
+	if len(v) != 1 {
+		return "", false
+	}
+	s, ok := v[0].(string)
+	return s, ok
 }
 
 func newTextHandler(w io.Writer) slog.Handler {

@@ -76,6 +76,9 @@ type cache struct {
 	exit      chan struct{}
 	done      chan struct{}
 	watching  bool
+	// watchOK is true while a registry watch is running: only then can entries be
+	// trusted for the TTL; looked up without a watch, they count as expired at once.
+	watchOK bool
 }
 
 // New returns a cache in front of r. It starts watching r on the first lookup.
@@ -147,7 +150,11 @@ func (c *cache) refresh(name string, now time.Time, opts []registry.GetOption) (
 	e = c.entries[name]
 	switch {
 	case err == nil:
-		c.entries[name] = &entry{services: res, fetched: time.Now()}
+		fetched := time.Now()
+		if !c.watchOK {
+			fetched = time.Time{}
+		}
+		c.entries[name] = &entry{services: res, fetched: fetched}
 		l.res = res
 	case err == registry.ErrNotFound:
 		delete(c.entries, name)
@@ -180,17 +187,31 @@ func (c *cache) startWatch() {
 		}
 		c.watching = true
 		c.mu.Unlock()
-		go c.watch()
+		// Watch before the first lookup, so no change between the two is missed.
+		w, err := c.Registry.Watch()
+		if err != nil {
+			w = nil
+		} else {
+			c.mu.Lock()
+			c.watchOK = true
+			c.mu.Unlock()
+		}
+		go c.watch(w)
 	})
 }
 
 // watch applies registry changes to cached entries until Stop, restarting the registry
 // watch with backoff when it fails.
-func (c *cache) watch() {
+func (c *cache) watch(w registry.Watcher) {
 	defer close(c.done)
 	backoff := 10 * time.Millisecond
 	for {
-		w, err := c.Registry.Watch()
+		var err error
+		if w == nil {
+			if w, err = c.Registry.Watch(); err == nil {
+				c.setWatchOK(true)
+			}
+		}
 		if err == nil {
 			backoff = 10 * time.Millisecond
 			stopped := make(chan struct{})
@@ -210,8 +231,10 @@ func (c *cache) watch() {
 			}
 			close(stopped)
 			w.Stop()
-			// Results may have been missed: look everything up again.
-			c.invalidate()
+			w = nil
+			// Results may have been missed: look everything up again, and keep doing so
+			// until a new watch runs.
+			c.setWatchOK(false)
 		}
 		select {
 		case <-c.exit:
@@ -222,8 +245,11 @@ func (c *cache) watch() {
 	}
 }
 
-func (c *cache) invalidate() {
+// setWatchOK records whether a watch runs and expires every entry: those looked up
+// before a new watch began may have missed changes.
+func (c *cache) setWatchOK(ok bool) {
 	c.mu.Lock()
+	c.watchOK = ok
 	for _, e := range c.entries {
 		e.fetched = time.Time{}
 	}
