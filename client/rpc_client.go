@@ -25,6 +25,10 @@ import (
 
 const clientID = "go.micro.client"
 
+// deadlineSlack is how close to its deadline a call must be for a 408 from the server to
+// count as the expiry of the deadline the call itself sent.
+const deadlineSlack = 10 * time.Millisecond
+
 // DefaultCodecs are the codecs every client knows, by Content-Type. Entries added here
 // before clients are used serve Content-Types that are not built in.
 var DefaultCodecs = codecs.Builtin()
@@ -159,8 +163,9 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 			}
 			return errors.Wrap(err, clientID, 503, fmt.Sprintf("service %s: %v", req.Service(), err))
 		}
-		if tried[node.Id] {
-			// Every node has been tried: wait before trying one again.
+		if attempt >= 2 || tried[node.Id] {
+			// The first retry goes at once to another node; later ones, and any retry of
+			// a node already tried, wait with exponential backoff and jitter.
 			d, berr := copts.Backoff(ctx, req, attempt)
 			if berr != nil {
 				return errors.Wrap(berr, clientID, 500, "")
@@ -369,6 +374,19 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		return errors.Wrap(&lostError{err}, clientID, 502, fmt.Sprintf("call %s at %s: reply lost: %v", req.Endpoint(), node.Address, err))
 	}
 	if e := replyError(&reply); e != nil {
+		if errors.Code(e) == 408 {
+			// The server gave up on the deadline this call sent it: when that deadline is
+			// (all but) ours, report our own expiry, so the caller can match it.
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < deadlineSlack {
+				t := time.NewTimer(time.Until(dl) + deadlineSlack)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return contextError(ctx.Err(), req)
+				case <-t.C:
+				}
+			}
+		}
 		return e
 	}
 	if len(reply.Body) == 0 {

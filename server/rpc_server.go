@@ -599,7 +599,11 @@ func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, 
 	if c, ok := sock.(contexter); ok {
 		parent = c.Context()
 	}
-	ctx, cancel := context.WithTimeout(parent, timeout)
+	start := time.Now()
+	if r, ok := sock.(interface{ Received() time.Time }); ok {
+		start = r.Received()
+	}
+	ctx, cancel := context.WithDeadline(parent, start.Add(timeout))
 	var stop func() bool
 	if parent != base && base.Done() != nil {
 		stop = context.AfterFunc(base, cancel)

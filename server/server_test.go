@@ -140,7 +140,7 @@ func TestHandlerErrorRoundTrip(t *testing.T) {
 	}
 }
 
-func TestCancelStaysMatchable(t *testing.T) {
+func TestB6CancelStaysMatchable(t *testing.T) {
 	reg := registry.NewMemoryRegistry()
 	g := &testutil.Greeter{Started: make(chan struct{}, 1), Release: make(chan struct{}), Ended: make(chan error, 1)}
 	testutil.NewServer(t, reg, "greeter", g)
@@ -152,6 +152,7 @@ func TestCancelStaysMatchable(t *testing.T) {
 		done <- c.Call(ctx, c.NewRequest("greeter", "Greeter.Block", &testproto.Request{}), &rsp)
 	}()
 	<-g.Started
+	cancelled := time.Now()
 	cancel()
 	err := <-done
 	if !stderrors.Is(err, context.Canceled) {
@@ -161,6 +162,13 @@ func TestCancelStaysMatchable(t *testing.T) {
 	case herr := <-g.Ended:
 		if !stderrors.Is(herr, context.Canceled) {
 			t.Fatalf("handler context ended with %v", herr)
+		}
+		bound := 20 * time.Millisecond
+		if testutil.Race {
+			bound = 50 * time.Millisecond
+		}
+		if d := time.Since(cancelled); d > bound {
+			t.Fatalf("the handler saw the cancel after %s (B6)", d)
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("the handler's context was not cancelled")

@@ -164,7 +164,7 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.mu.Lock()
 	fn := l.fn
 	l.mu.Unlock()
-	s := &httpServerSocket{w: w, r: r, rc: http.NewResponseController(w), limits: &l.limits}
+	s := &httpServerSocket{w: w, r: r, rc: http.NewResponseController(w), limits: &l.limits, received: time.Now()}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		s.sendError(merrors.MethodNotAllowed(errorID, "method %s not allowed: send calls with POST", r.Method).(*merrors.Error))
@@ -200,7 +200,13 @@ type httpServerSocket struct {
 	limits *Limits
 	recvd  bool
 	sent   bool
+	// received is when the request's headers had arrived.
+	received time.Time
 }
+
+// Received returns when the call's request arrived, so that a deadline sent as a
+// duration counts from then rather than from when a handler starts.
+func (s *httpServerSocket) Received() time.Time { return s.received }
 
 func (s *httpServerSocket) Local() string {
 	if a, ok := s.r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
