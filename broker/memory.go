@@ -90,6 +90,9 @@ func (m *memoryBroker) Publish(topic string, msg *Message, opts ...PublishOption
 	var targets []*memorySubscriber
 	groups := map[string][]*memorySubscriber{}
 	for _, s := range list {
+		if ctx := s.opts.Context; ctx != nil && ctx.Err() != nil {
+			continue // ended: being unsubscribed
+		}
 		if s.opts.Queue == "" {
 			targets = append(targets, s)
 		} else {

@@ -1,0 +1,163 @@
+package selector_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/selector"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func services() []*registry.Service {
+	return []*registry.Service{
+		{Name: "x", Version: "1", Endpoints: []*registry.Endpoint{{Name: "A.B"}}, Nodes: []*registry.Node{
+			{Id: "a", Metadata: map[string]string{"zone": "eu"}}, {Id: "b", Metadata: map[string]string{"zone": "us"}}}},
+		{Name: "x", Version: "2", Endpoints: []*registry.Endpoint{{Name: "A.C"}}, Nodes: []*registry.Node{
+			{Id: "c", Metadata: map[string]string{"zone": "eu"}}}},
+	}
+}
+
+func ids(s []*registry.Service) string {
+	out := ""
+	for _, svc := range s {
+		for _, n := range svc.Nodes {
+			out += n.Id
+		}
+	}
+	return out
+}
+
+func TestFilters(t *testing.T) {
+	cases := []struct {
+		name string
+		f    selector.Filter
+		want string
+	}{
+		{"endpoint A.B", selector.FilterEndpoint("A.B"), "ab"},
+		{"endpoint A.C", selector.FilterEndpoint("A.C"), "c"},
+		{"endpoint none", selector.FilterEndpoint("Z.Z"), ""},
+		{"label eu", selector.FilterLabel("zone", "eu"), "ac"},
+		{"label missing", selector.FilterLabel("rack", "1"), ""},
+		{"version 1", selector.FilterVersion("1"), "ab"},
+		{"version 3", selector.FilterVersion("3"), ""},
+	}
+	for _, c := range cases {
+		in := services()
+		got := ids(c.f(in))
+		if got != c.want {
+			t.Errorf("%s: got %q want %q", c.name, got, c.want)
+		}
+		if ids(in) != "abc" {
+			t.Errorf("%s: the filter changed its input", c.name)
+		}
+	}
+}
+
+func distribution(t *testing.T, strategy selector.Strategy, picks int) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	next := strategy(services())
+	for i := 0; i < picks; i++ {
+		n, err := next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[n.Id]++
+	}
+	return counts
+}
+
+func TestRandomIsUniform(t *testing.T) {
+	counts := distribution(t, selector.Random, 30000)
+	for id, n := range counts {
+		if share := float64(n) / 30000; share < 0.30 || share > 0.366 {
+			t.Fatalf("%s got %.1f%%", id, share*100)
+		}
+	}
+}
+
+func TestRoundRobinIsEven(t *testing.T) {
+	counts := distribution(t, selector.RoundRobin, 3000)
+	for id, n := range counts {
+		if n != 1000 {
+			t.Fatalf("%s got %d of 3000", id, n)
+		}
+	}
+}
+
+func TestEmpty(t *testing.T) {
+	for _, s := range []selector.Strategy{selector.Random, selector.RoundRobin} {
+		if _, err := s(nil)(); !errors.Is(err, selector.ErrNoneAvailable) {
+			t.Fatalf("got %v", err)
+		}
+	}
+}
+
+func TestSelect(t *testing.T) {
+	r := registry.NewMemoryRegistry()
+	s := selector.NewSelector(selector.Registry(r))
+	defer s.Close()
+	if _, err := s.Select("x"); !errors.Is(err, selector.ErrNotFound) {
+		t.Fatalf("got %v", err)
+	}
+	for _, svc := range services() {
+		_ = r.Register(svc)
+	}
+	next, err := s.Select("x", selector.WithFilter(selector.FilterVersion("2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := next(); n.Id != "c" {
+		t.Fatalf("got %s", n.Id)
+	}
+	if _, err := s.Select("x", selector.WithFilter(selector.FilterVersion("9"))); !errors.Is(err, selector.ErrNoneAvailable) {
+		t.Fatalf("got %v", err)
+	}
+	next, _ = s.Select("x", selector.WithStrategy(selector.RoundRobin))
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		n, _ := next()
+		seen[n.Id] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("round robin saw %v", seen)
+	}
+	if s.String() != "registry" {
+		t.Fatal(s.String())
+	}
+}
+
+func BenchmarkSelect(b *testing.B) {
+	r := registry.NewMemoryRegistry()
+	for _, svc := range services() {
+		_ = r.Register(svc)
+	}
+	for _, st := range []struct {
+		name string
+		s    selector.Strategy
+	}{{"random", selector.Random}, {"roundrobin", selector.RoundRobin}} {
+		b.Run(st.name, func(b *testing.B) {
+			s := selector.NewSelector(selector.Registry(r), selector.SetStrategy(st.s))
+			defer s.Close()
+			_, _ = s.Select("x")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				next, _ := s.Select("x")
+				_, _ = next()
+			}
+		})
+	}
+}
+
+func ExampleRandom() {
+	next := selector.Random([]*registry.Service{{Name: "x", Nodes: []*registry.Node{{Id: "only", Address: "127.0.0.1:8080"}}}})
+	n, _ := next()
+	fmt.Println(n.Address)
+	// Output: 127.0.0.1:8080
+}
