@@ -3,7 +3,6 @@ package micro_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,31 +21,11 @@ import (
 	"github.com/seed-b3892490/micro/transport"
 )
 
-// orderProbe records whether the service's listener still accepted when it was
-// deregistered.
-type orderProbe struct {
-	registry.Registry
-	addr     atomic.Value
-	accepted atomic.Int32
-}
-
-func (p *orderProbe) Deregister(s *registry.Service, opts ...registry.DeregisterOption) error {
-	if a, ok := p.addr.Load().(string); ok {
-		if conn, err := net.DialTimeout("tcp", a, time.Second); err == nil {
-			conn.Close()
-			p.accepted.Store(1)
-		} else {
-			p.accepted.Store(-1)
-		}
-	}
-	return p.Registry.Deregister(s, opts...)
-}
-
 // TestGracefulStopOnSIGTERM: 100 calls in flight when SIGTERM arrives all complete; the
 // service is deregistered before its listener closes; nothing leaks.
 func TestGracefulStopOnSIGTERM(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	reg := &orderProbe{Registry: registry.NewMemoryRegistry()}
+	reg := &testutil.DeregisterProbe{Registry: registry.NewMemoryRegistry()}
 	g := &testutil.Greeter{Started: make(chan struct{}, 100), Release: make(chan struct{})}
 	tr := transport.NewHTTPTransport()
 	started := make(chan struct{})
@@ -62,7 +41,7 @@ func TestGracefulStopOnSIGTERM(t *testing.T) {
 	runErr := make(chan error, 1)
 	go func() { runErr <- svc.Run() }()
 	<-started
-	reg.addr.Store(svc.Server().Options().Address)
+	reg.Probe(svc.Server().Options().Address)
 
 	c := testutil.NewClient(t, reg)
 	var wg sync.WaitGroup
@@ -97,7 +76,7 @@ func TestGracefulStopOnSIGTERM(t *testing.T) {
 	if failed.Load() != 0 {
 		t.Fatalf("%d calls in flight failed", failed.Load())
 	}
-	if reg.accepted.Load() != 1 {
+	if !reg.AcceptedAtDeregister() {
 		t.Fatal("the listener closed before the service was deregistered")
 	}
 	if _, err := reg.GetService("greeter"); !errors.Is(err, registry.ErrNotFound) {

@@ -172,36 +172,16 @@ func TestB6CallReturnsWhenServerNeverAnswers(t *testing.T) {
 	}
 }
 
-// deregisterProbe records whether the listener still accepted when the node was
-// deregistered.
-type deregisterProbe struct {
-	registry.Registry
-	addr     atomic.Value
-	accepted atomic.Int32 // 1 accepted, -1 refused
-}
-
-func (p *deregisterProbe) Deregister(s *registry.Service, opts ...registry.DeregisterOption) error {
-	if a, ok := p.addr.Load().(string); ok {
-		if conn, err := net.DialTimeout("tcp", a, time.Second); err == nil {
-			conn.Close()
-			p.accepted.Store(1)
-		} else {
-			p.accepted.Store(-1)
-		}
-	}
-	return p.Registry.Deregister(s, opts...)
-}
-
 // TestC1GracefulStopDrains stops instance A with calls in flight on it while clients keep
 // calling: every call succeeds, A is deregistered before it stops accepting, and Stop
 // returns promptly after the last call in flight.
 func TestC1GracefulStopDrains(t *testing.T) {
 	mem := registry.NewMemoryRegistry()
-	probe := &deregisterProbe{Registry: mem}
+	probe := &testutil.DeregisterProbe{Registry: mem}
 	inflight := 200
 	gA := &testutil.Greeter{Node: "a", Started: make(chan struct{}, inflight), Release: make(chan struct{})}
 	a := testutil.NewServer(t, probe, "greeter", gA)
-	probe.addr.Store(a.Options().Address)
+	probe.Probe(a.Options().Address)
 	gB := &testutil.Greeter{Node: "b"}
 	testutil.NewServer(t, mem, "greeter", gB)
 	c := testutil.NewClient(t, mem)
@@ -273,10 +253,10 @@ func TestC1GracefulStopDrains(t *testing.T) {
 	if n := failures.Load(); n != 0 {
 		t.Fatalf("%d calls failed during the stop", n)
 	}
-	if probe.accepted.Load() != 1 {
+	if !probe.AcceptedAtDeregister() {
 		t.Fatal("the listener was closed before the node was deregistered")
 	}
-	if conn, err := net.DialTimeout("tcp", probe.addr.Load().(string), time.Second); err == nil {
+	if conn, err := net.DialTimeout("tcp", probe.Addr(), time.Second); err == nil {
 		conn.Close()
 		t.Fatal("A still accepts connections after Stop")
 	}

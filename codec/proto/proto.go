@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/seed-b3892490/micro/codec"
+	"github.com/seed-b3892490/micro/internal/wholebody"
 )
 
 // Message is a raw, already encoded body that passes through the proto and json codecs
@@ -71,28 +72,11 @@ func NewCodec(c io.ReadWriteCloser) codec.Codec { return &Codec{Conn: c} }
 func (c *Codec) ReadHeader(m *codec.Message, t codec.MessageType) error { return nil }
 
 // ReadBody reads the rest of the connection and decodes it into b (nil discards).
-func (c *Codec) ReadBody(b interface{}) error {
-	data, err := io.ReadAll(c.Conn)
-	if err != nil {
-		return err
-	}
-	if b == nil {
-		return nil
-	}
-	return Marshaler{}.Unmarshal(data, b)
-}
+func (c *Codec) ReadBody(b interface{}) error { return wholebody.ReadBody(c.Conn, Marshaler{}, b) }
 
 // Write encodes b and writes it.
 func (c *Codec) Write(m *codec.Message, b interface{}) error {
-	if b == nil {
-		return nil
-	}
-	data, err := Marshaler{}.Marshal(b)
-	if err != nil {
-		return err
-	}
-	_, err = c.Conn.Write(data)
-	return err
+	return wholebody.Write(c.Conn, Marshaler{}, b)
 }
 
 // Close closes the connection.

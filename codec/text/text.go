@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/seed-b3892490/micro/codec"
+	"github.com/seed-b3892490/micro/internal/wholebody"
 )
 
 // Frame is a raw text body.
@@ -66,29 +67,12 @@ func NewCodec(c io.ReadWriteCloser) codec.Codec { return &Codec{Conn: c} }
 // ReadHeader does nothing: headers travel beside the body.
 func (c *Codec) ReadHeader(m *codec.Message, t codec.MessageType) error { return nil }
 
-// ReadBody reads the rest of the connection into b (nil discards).
-func (c *Codec) ReadBody(b interface{}) error {
-	data, err := io.ReadAll(c.Conn)
-	if err != nil {
-		return err
-	}
-	if b == nil {
-		return nil
-	}
-	return Marshaler{}.Unmarshal(data, b)
-}
+// ReadBody reads the rest of the connection and decodes it into b (nil discards).
+func (c *Codec) ReadBody(b interface{}) error { return wholebody.ReadBody(c.Conn, Marshaler{}, b) }
 
-// Write writes the bytes of b.
+// Write encodes b and writes it.
 func (c *Codec) Write(m *codec.Message, b interface{}) error {
-	if b == nil {
-		return nil
-	}
-	data, err := Marshaler{}.Marshal(b)
-	if err != nil {
-		return err
-	}
-	_, err = c.Conn.Write(data)
-	return err
+	return wholebody.Write(c.Conn, Marshaler{}, b)
 }
 
 // Close closes the connection.
