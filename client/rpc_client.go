@@ -114,11 +114,6 @@ func (c *rpcClient) NewRequest(service, endpoint string, req interface{}, reqOpt
 	return newRequest(service, endpoint, req, c.Options().ContentType, reqOpts...)
 }
 
-// Stream is not served by this version of the client.
-func (c *rpcClient) Stream(ctx context.Context, req Request, opts ...CallOption) (Stream, error) {
-	return nil, errors.NotImplemented(clientID, "streams are not supported by this version of the client")
-}
-
 // Call calls req's endpoint and decodes the reply into rsp (a pointer). It returns an
 // *errors.Error; see the package doc.
 func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts ...CallOption) error {
@@ -321,34 +316,9 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		ctx, cancel = context.WithTimeout(ctx, copts.ConnectionTimeout)
 		defer cancel()
 	}
-	hdr := make(map[string]string, 8)
-	var bad error
-	metadata.Range(ctx, func(k, v string) bool {
-		if isReserved(k) {
-			return true
-		}
-		if !validHeader(k, v) {
-			bad = errors.BadRequest(clientID, "metadata %q cannot be sent as a header: invalid name or value", k)
-			return false
-		}
-		hdr[k] = v
-		return true
-	})
-	if bad != nil {
-		return bad
-	}
-	hdr[headers.Request] = req.Service()
-	hdr[headers.Endpoint] = req.Endpoint()
-	hdr[headers.Method] = req.Method()
-	hdr["Micro-Id"] = strconv.FormatUint(c.seq.Add(1), 10)
-	hdr[headers.ContentType] = ct
-	hdr["Accept"] = ct
-	if dl, ok := ctx.Deadline(); ok {
-		remaining := time.Until(dl)
-		if remaining <= 0 {
-			return contextError(context.DeadlineExceeded, req)
-		}
-		hdr[headers.Timeout] = strconv.FormatInt(int64(remaining), 10)
+	hdr, err := callHeaders(ctx, req, strconv.FormatUint(c.seq.Add(1), 10))
+	if err != nil {
+		return err
 	}
 	dopts := []transport.DialOption{
 		transport.WithContext(ctx),
@@ -402,6 +372,42 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		return errors.Wrap(err, clientID, 500, fmt.Sprintf("decode the %s reply of %s: %v", media, req.Endpoint(), err))
 	}
 	return nil
+}
+
+// callHeaders builds the headers of a call: the context's metadata (without reserved
+// names), the routing headers and the remaining deadline.
+func callHeaders(ctx context.Context, req Request, id string) (map[string]string, error) {
+	hdr := make(map[string]string, 8)
+	var bad error
+	metadata.Range(ctx, func(k, v string) bool {
+		if isReserved(k) {
+			return true
+		}
+		if !validHeader(k, v) {
+			bad = errors.BadRequest(clientID, "metadata %q cannot be sent as a header: invalid name or value", k)
+			return false
+		}
+		hdr[k] = v
+		return true
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	ct := req.ContentType()
+	hdr[headers.Request] = req.Service()
+	hdr[headers.Endpoint] = req.Endpoint()
+	hdr[headers.Method] = req.Method()
+	hdr["Micro-Id"] = id
+	hdr[headers.ContentType] = ct
+	hdr["Accept"] = ct
+	if dl, ok := ctx.Deadline(); ok {
+		remaining := time.Until(dl)
+		if remaining <= 0 {
+			return nil, contextError(context.DeadlineExceeded, req)
+		}
+		hdr[headers.Timeout] = strconv.FormatInt(int64(remaining), 10)
+	}
+	return hdr, nil
 }
 
 // transportError classifies a Dial or Send failure.

@@ -15,12 +15,25 @@ var (
 	typeOfError   = reflect.TypeFor[error]()
 	typeOfContext = reflect.TypeFor[context.Context]()
 	typeOfStream  = reflect.TypeFor[Stream]()
+	// typeOfRPCStream is what stream handlers are given; their stream parameter must be
+	// an interface it satisfies.
+	typeOfRPCStream = reflect.TypeFor[*rpcStream]()
 )
+
+// isStreamParam reports whether a handler parameter can receive the server's stream.
+func isStreamParam(t reflect.Type) bool {
+	return t.Kind() == reflect.Interface && t.Implements(typeOfStream) && typeOfRPCStream.AssignableTo(t)
+}
 
 // endpoint is one callable endpoint of a handler.
 type endpoint struct {
 	name   string // "Type.Method"
 	stream bool
+	// serverStream is true for func(ctx, *Req, S): the stream's opening message is the
+	// request; for func(ctx, S) the opening message is dropped (as Go Micro does).
+	serverStream bool
+	// callStream runs a stream handler; req is nil for func(ctx, S).
+	callStream func(ctx context.Context, req interface{}, stream Stream) error
 	// newRequest returns a pointer to decode the request body into.
 	newRequest func() interface{}
 	// newReply returns a pointer to a fresh reply.
@@ -128,23 +141,43 @@ func reflectMethod(rcvr reflect.Value, m reflect.Method, name string) (*endpoint
 	fn := m.Func
 	switch mt.NumIn() {
 	case 3: // func(ctx, stream S) error
-		if !mt.In(2).Implements(typeOfStream) {
+		if !isStreamParam(mt.In(2)) {
 			return nil, "second argument must be a request or a server.Stream"
 		}
 		return &endpoint{
 			name:   name,
 			stream: true,
+			callStream: func(ctx context.Context, _ interface{}, st Stream) error {
+				out := fn.Call([]reflect.Value{rcvr, reflect.ValueOf(ctx), reflect.ValueOf(st)})
+				if err := out[0].Interface(); err != nil {
+					return err.(error)
+				}
+				return nil
+			},
 			desc: &registry.Endpoint{
 				Name:     name,
 				Metadata: map[string]string{"stream": "true"},
 			},
 		}, ""
-	case 4: // func(ctx, req A, rsp *B) error
+	case 4: // func(ctx, req A, rsp *B) error, or func(ctx, req *A, stream S) error
 		argT, rspT := mt.In(2), mt.In(3)
-		if mt.In(3).Implements(typeOfStream) && mt.In(3).Kind() == reflect.Interface {
+		if isStreamParam(rspT) {
+			if argT.Kind() != reflect.Pointer || !isExportedOrBuiltin(argT) {
+				return nil, "request type " + argT.String() + " must be an exported pointer"
+			}
+			argElem := argT.Elem()
 			return &endpoint{
-				name:   name,
-				stream: true,
+				name:         name,
+				stream:       true,
+				serverStream: true,
+				newRequest:   func() interface{} { return reflect.New(argElem).Interface() },
+				callStream: func(ctx context.Context, req interface{}, st Stream) error {
+					out := fn.Call([]reflect.Value{rcvr, reflect.ValueOf(ctx), reflect.ValueOf(req), reflect.ValueOf(st)})
+					if err := out[0].Interface(); err != nil {
+						return err.(error)
+					}
+					return nil
+				},
 				desc: &registry.Endpoint{
 					Name:     name,
 					Request:  extractValue(argT, 0),

@@ -15,6 +15,7 @@ type rpcRequest struct {
 	value       interface{}
 	ep          *endpoint
 	newCodec    codec.NewCodec
+	stream      bool
 }
 
 func (r *rpcRequest) Service() string           { return r.service }
@@ -24,7 +25,7 @@ func (r *rpcRequest) ContentType() string       { return r.contentType }
 func (r *rpcRequest) Header() map[string]string { return r.header }
 func (r *rpcRequest) Body() interface{}         { return r.value }
 func (r *rpcRequest) Read() ([]byte, error)     { return r.body, nil }
-func (r *rpcRequest) Stream() bool              { return false }
+func (r *rpcRequest) Stream() bool              { return r.stream }
 
 // Codec returns a reader over the raw body, for wrappers that decode it themselves.
 func (r *rpcRequest) Codec() codec.Reader {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/seed-b3892490/micro/broker"
+	"github.com/seed-b3892490/micro/codec"
 	"github.com/seed-b3892490/micro/errors"
 	"github.com/seed-b3892490/micro/internal/addr"
 	"github.com/seed-b3892490/micro/internal/codecs"
@@ -97,6 +98,13 @@ func (s *rpcServer) buildChain() {
 		r, ok := req.(*rpcRequest)
 		if !ok {
 			return errors.InternalServerError("go.micro.server", "handler wrapper replaced the request with a %T", req)
+		}
+		if r.ep.stream {
+			st, ok := rsp.(Stream)
+			if !ok {
+				return errors.InternalServerError("go.micro.server", "handler wrapper replaced the stream with a %T", rsp)
+			}
+			return r.ep.callStream(ctx, r.value, st)
 		}
 		return r.ep.call(ctx, r.value, rsp)
 	})
@@ -428,6 +436,9 @@ func (s *rpcServer) ServeConn(sock transport.Socket) {
 			wg.Done()
 		}
 		s.inflight.Done()
+		if msg.Header[transport.StreamHeader] != "" {
+			return // a stream owns its socket to the end
+		}
 	}
 }
 
@@ -529,11 +540,15 @@ func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
 		s.sendError(sock, errors.NotFound(name, "unknown endpoint %q", epName).(*errors.Error))
 		return
 	}
+	req.ep = ep
 	if ep.stream {
-		s.sendError(sock, errors.NotImplemented(name, "endpoint %s is a stream: call it with client.Stream", epName).(*errors.Error))
+		s.serveStream(ctx, sock, req, m, media, msg.Body, log)
 		return
 	}
-	req.ep = ep
+	if hdr[transport.StreamHeader] != "" {
+		s.sendError(sock, errors.BadRequest(name, "endpoint %s is not a stream: call it without Micro-Stream", epName).(*errors.Error))
+		return
+	}
 	req.value = ep.newRequest()
 	if len(msg.Body) > 0 {
 		if err := m.Unmarshal(msg.Body, req.value); err != nil {
@@ -553,6 +568,79 @@ func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
 		return
 	}
 	_ = sock.Send(&transport.Message{Header: map[string]string{headers.ContentType: ct}, Body: body})
+}
+
+// serveStream runs a stream handler. A request carrying Micro-Stream is a framed stream;
+// any other (curl) gets the request body as its one message and newline-delimited JSON
+// replies.
+func (s *rpcServer) serveStream(ctx context.Context, sock transport.Socket, req *rpcRequest, m codec.Marshaler, media string, body []byte, log logger.Logger) {
+	name := s.Options().Name
+	ep := req.ep
+	req.stream = true
+	st := &rpcStream{ctx: ctx, req: req, sock: sock, m: m, ct: req.contentType}
+	framed := req.header[transport.StreamHeader] != ""
+	if !framed {
+		if media != "application/json" {
+			s.sendError(sock, errors.UnsupportedMediaType(name, "stream %s over plain HTTP speaks application/json (newline-delimited); send Micro-Stream for framed %s", req.endpoint, media).(*errors.Error))
+			return
+		}
+		st.ndjson = true
+		if !ep.serverStream && len(body) > 0 {
+			st.pending = body
+		}
+	} else {
+		st.dropOpen = !ep.serverStream
+		// answer the opening at once, so the client learns the stream is accepted
+		if err := sock.Send(&transport.Message{Header: map[string]string{transport.Open: "1", headers.ContentType: req.contentType}}); err != nil {
+			return
+		}
+	}
+	if ep.serverStream {
+		req.value = ep.newRequest()
+		var reqBody []byte
+		if framed {
+			var first transport.Message
+			if err := sock.Recv(&first); err != nil && err != io.EOF {
+				s.endStream(sock, st, errors.BadRequest(name, "reading the request of %s: %v", req.endpoint, err).(*errors.Error))
+				return
+			}
+			reqBody = first.Body
+		} else {
+			reqBody = body
+		}
+		if len(reqBody) > 0 {
+			if err := m.Unmarshal(reqBody, req.value); err != nil {
+				s.endStream(sock, st, errors.BadRequest(name, "cannot decode the %s request of %s: %v", media, req.endpoint, err).(*errors.Error))
+				return
+			}
+		}
+	}
+	chain := *s.chain.Load()
+	err := s.call(ctx, log, req.endpoint, func() error { return chain(ctx, req, st) })
+	if err != nil {
+		s.endStream(sock, st, s.toError(name, err))
+		return
+	}
+	s.endStream(sock, st, nil)
+}
+
+// endStream ends a stream with e (nil for a clean end). An NDJSON stream that sent
+// nothing yet answers with a plain error response instead.
+func (s *rpcServer) endStream(sock transport.Socket, st *rpcStream, e *errors.Error) {
+	if st.ndjson && st.sentCount() == 0 {
+		if e != nil {
+			s.sendError(sock, e)
+			return
+		}
+		_ = sock.Send(&transport.Message{Header: map[string]string{transport.NDJSON: "1", headers.ContentType: st.ct}})
+	}
+	end := map[string]string{transport.EOS: "1"}
+	if e != nil {
+		end[headers.Error] = e.Error()
+	}
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	_ = sock.Send(&transport.Message{Header: end})
 }
 
 // call runs fn, turning a panic into a 500 error and logging it with its stack.

@@ -138,9 +138,6 @@ func (t *HTTPTransport) Dial(addr string, opts ...DialOption) (Client, error) {
 	for _, o := range opts {
 		o(&dopts)
 	}
-	if dopts.Stream {
-		return nil, errors.New("transport: streaming sockets are not supported by this version of the HTTP transport")
-	}
 	if dopts.MaxMsgSize <= 0 {
 		dopts.MaxMsgSize = DefaultLimits().MaxMsgSize
 	}
@@ -156,6 +153,9 @@ func (t *HTTPTransport) Dial(addr string, opts ...DialOption) (Client, error) {
 	scheme := "http://"
 	if secure {
 		scheme = "https://"
+	}
+	if dopts.Stream {
+		return newStreamClient(rt, scheme+addr+"/", addr, dopts), nil
 	}
 	return &httpClientSocket{
 		rt:   rt,

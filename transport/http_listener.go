@@ -164,7 +164,22 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.mu.Lock()
 	fn := l.fn
 	l.mu.Unlock()
-	s := &httpServerSocket{w: w, r: r, rc: http.NewResponseController(w), limits: &l.limits, received: time.Now()}
+	rc := http.NewResponseController(w)
+	if r.Method == http.MethodPost && r.Header.Get(StreamHeader) != "" {
+		if r.ProtoMajor == 1 {
+			_ = rc.EnableFullDuplex()
+		}
+		st := &httpStreamServer{w: w, r: r, rc: rc, limits: &l.limits, received: time.Now()}
+		fn(st)
+		st.wmu.Lock()
+		ended := st.ended
+		st.wmu.Unlock()
+		if !ended {
+			_ = st.Send(&Message{Header: map[string]string{EOS: "1", headers.Error: merrors.InternalServerError(errorID, "the server ended the stream without a status").Error()}})
+		}
+		return
+	}
+	s := &httpServerSocket{w: w, r: r, rc: rc, limits: &l.limits, received: time.Now()}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		s.sendError(merrors.MethodNotAllowed(errorID, "method %s not allowed: send calls with POST", r.Method).(*merrors.Error))
@@ -200,6 +215,7 @@ type httpServerSocket struct {
 	limits *Limits
 	recvd  bool
 	sent   bool
+	ndjson bool // the reply is a stream of newline-delimited bodies
 	// received is when the request's headers had arrived.
 	received time.Time
 }
@@ -208,11 +224,40 @@ type httpServerSocket struct {
 // duration counts from then rather than from when a handler starts.
 func (s *httpServerSocket) Received() time.Time { return s.received }
 
-func (s *httpServerSocket) Local() string {
-	if a, ok := s.r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+func (s *httpServerSocket) Local() string { return localAddr(s.r) }
+
+func localAddr(r *http.Request) string {
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		return a.String()
 	}
 	return ""
+}
+
+// checkHeaderCount refuses a request with more header fields than the limit.
+func checkHeaderCount(r *http.Request, limits *Limits) error {
+	n := 0
+	for _, v := range r.Header {
+		n += len(v)
+	}
+	if n > limits.MaxHeaderCount {
+		return merrors.New(errorID, "request has "+strconv.Itoa(n)+" header fields, more than the limit of "+strconv.Itoa(limits.MaxHeaderCount), http.StatusRequestHeaderFieldsTooLarge)
+	}
+	return nil
+}
+
+// messageHeader turns request headers into message headers (first values, without the
+// headers that describe the connection), with the :path and :method pseudo-headers.
+func messageHeader(r *http.Request) map[string]string {
+	hdr := make(map[string]string, len(r.Header)+2)
+	for k, v := range r.Header {
+		if len(v) == 0 || hopByHop[k] {
+			continue
+		}
+		hdr[k] = v[0]
+	}
+	hdr[headers.Path] = r.URL.Path
+	hdr[headers.HTTPMethod] = r.Method
+	return hdr
 }
 
 func (s *httpServerSocket) Remote() string { return s.r.RemoteAddr }
@@ -230,24 +275,10 @@ func (s *httpServerSocket) Recv(m *Message) error {
 		return io.EOF
 	}
 	s.recvd = true
-	r := s.r
-	n := 0
-	for _, v := range r.Header {
-		n += len(v)
+	if err := checkHeaderCount(s.r, s.limits); err != nil {
+		return err
 	}
-	if n > s.limits.MaxHeaderCount {
-		return merrors.New(errorID, "request has "+strconv.Itoa(n)+" header fields, more than the limit of "+strconv.Itoa(s.limits.MaxHeaderCount), http.StatusRequestHeaderFieldsTooLarge)
-	}
-	hdr := make(map[string]string, len(r.Header)+2)
-	for k, v := range r.Header {
-		if len(v) == 0 || hopByHop[k] {
-			continue
-		}
-		hdr[k] = v[0]
-	}
-	hdr[headers.Path] = r.URL.Path
-	hdr[headers.HTTPMethod] = r.Method
-	m.Header = hdr
+	m.Header = messageHeader(s.r)
 	body, err := s.readBody()
 	if err != nil {
 		return err
@@ -334,37 +365,50 @@ func readLimited(r io.Reader, n, limit int64) ([]byte, error) {
 	return out, nil
 }
 
-// Send writes the reply. Header ":status" sets the HTTP status (default 200).
+// Send writes the reply. Header ":status" sets the HTTP status (default 200). A first
+// reply marked NDJSON starts a chunked stream of newline-terminated bodies instead, which
+// later Sends continue and a Send marked EOS ends (its Micro-Error, if any, goes in a
+// trailer).
 func (s *httpServerSocket) Send(m *Message) error {
-	if s.sent {
+	switch {
+	case s.ndjson:
+		_ = s.rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
+		defer s.rc.SetWriteDeadline(time.Time{})
+		if m.Header[EOS] != "" {
+			s.ndjson = false
+			if e := m.Header[headers.Error]; e != "" {
+				s.w.Header().Set(http.TrailerPrefix+headers.Error, e)
+			}
+			return nil
+		}
+		if _, err := s.w.Write(ndjsonLine(m.Body)); err != nil {
+			return err
+		}
+		return s.rc.Flush()
+	case s.sent:
 		return errors.New("transport: a unary HTTP call has one reply")
 	}
 	s.sent = true
-	h := s.w.Header()
-	status := http.StatusOK
-	for k, v := range m.Header {
-		if len(k) > 0 && k[0] == ':' {
-			if k == headers.Status {
-				if c, err := strconv.Atoi(v); err == nil && c >= 100 && c <= 999 {
-					status = c
-				}
+	if m.Header[NDJSON] != "" {
+		s.ndjson = true
+		h := s.w.Header()
+		for k, v := range m.Header {
+			if len(k) > 0 && k[0] != ':' {
+				h.Set(k, v)
 			}
-			continue
 		}
-		h.Set(k, v)
+		h["Date"] = nil
+		s.w.WriteHeader(http.StatusOK)
+		if len(m.Body) == 0 {
+			return s.rc.Flush()
+		}
+		s.sent = true
+		if _, err := s.w.Write(ndjsonLine(m.Body)); err != nil {
+			return err
+		}
+		return s.rc.Flush()
 	}
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = nil // no content sniffing
-	}
-	h["Date"] = nil
-	h.Set("Content-Length", strconv.Itoa(len(m.Body)))
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
-	s.w.WriteHeader(status)
-	if len(m.Body) == 0 {
-		return nil
-	}
-	_, err := s.w.Write(m.Body)
-	return err
+	return writeWhole(s.w, s.rc, s.limits, m)
 }
 
 // sendError answers with e as the JSON body, the Micro-Error header and e's status.
