@@ -92,7 +92,11 @@ func (s *httpStreamClient) Send(m *Message) error {
 			req.Header.Set(k, v)
 		}
 		req.Header.Set(StreamHeader, "1")
+		// A cancelled stream fails its request body, which makes the HTTP/2 client reset
+		// the stream: the server's handler sees its context end.
+		stop := context.AfterFunc(s.ctx, func() { _ = pw.CloseWithError(s.ctx.Err()) })
 		go func() {
+			defer stop()
 			defer close(s.done)
 			resp, err := s.rt.RoundTrip(req)
 			if err != nil {
@@ -104,6 +108,7 @@ func (s *httpStreamClient) Send(m *Message) error {
 				return
 			}
 			s.resp = resp
+			context.AfterFunc(s.ctx, func() { _ = resp.Body.Close() })
 		}()
 		if m.Body == nil {
 			return nil

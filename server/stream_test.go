@@ -1,0 +1,304 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	stderrors "errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed-b3892490/micro/client"
+	"github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/internal/testproto"
+	"github.com/seed-b3892490/micro/internal/testutil"
+	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/server"
+)
+
+func openStream(t testing.TB, c client.Client, ctx context.Context, ep string, body interface{}, ct string) client.Stream {
+	t.Helper()
+	st, err := c.Stream(ctx, c.NewRequest("streamer", ep, body, client.WithContentType(ct)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func echoStream(t testing.TB, st client.Stream, n int) {
+	t.Helper()
+	sendErr := make(chan error, 1)
+	go func() {
+		for i := 1; i <= n; i++ {
+			if err := st.Send(&testproto.Echo{Seq: int64(i), Text: "m"}); err != nil {
+				sendErr <- err
+				return
+			}
+		}
+		sendErr <- st.CloseSend()
+	}()
+	for i := 1; i <= n; i++ {
+		var m testproto.Echo
+		if err := st.Recv(&m); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if m.Seq != int64(i) {
+			t.Fatalf("message %d arrived as %d", i, m.Seq)
+		}
+	}
+	if err := st.Recv(new(testproto.Echo)); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	if err := <-sendErr; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStreamEcho(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(t, reg, "streamer", new(testutil.Streamer))
+	c := testutil.NewClient(t, reg)
+	for _, ct := range []string{"application/json", "application/protobuf"} {
+		t.Run(ct, func(t *testing.T) {
+			echoStream(t, openStream(t, c, context.Background(), "Streamer.Echo", &testproto.Echo{}, ct), 10000)
+		})
+	}
+	t.Run("100 concurrent", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for i := 0; i < 100; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				echoStream(t, openStream(t, c, context.Background(), "Streamer.Echo", nil, "application/protobuf"), 200)
+			}()
+		}
+		wg.Wait()
+	})
+}
+
+func TestServerStreaming(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(t, reg, "streamer", new(testutil.Streamer))
+	c := testutil.NewClient(t, reg)
+	st := openStream(t, c, context.Background(), "Streamer.Count", &testproto.Request{Name: "50"}, "application/json")
+	for i := 1; i <= 50; i++ {
+		var m testproto.Echo
+		if err := st.Recv(&m); err != nil || m.Seq != int64(i) {
+			t.Fatalf("%d: %d %v", i, m.Seq, err)
+		}
+	}
+	if err := st.Recv(new(testproto.Echo)); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	// a bad request ends the stream with the handler's error
+	st = openStream(t, c, context.Background(), "Streamer.Count", &testproto.Request{Name: "many"}, "application/json")
+	if err := st.Recv(new(testproto.Echo)); errors.Code(err) != 400 {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCloseSend(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(t, reg, "streamer", new(testutil.Streamer))
+	c := testutil.NewClient(t, reg)
+	st := openStream(t, c, context.Background(), "Streamer.Half", nil, "application/protobuf")
+	for i := 0; i < 3; i++ {
+		if err := st.Send(&testproto.Echo{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		var m testproto.Echo
+		if err := st.Recv(&m); err != nil || m.Seq != int64(3+i) {
+			t.Fatalf("message %d: %d %v", i, m.Seq, err)
+		}
+	}
+	if err := st.Recv(new(testproto.Echo)); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	if st.Error() != nil {
+		t.Fatal(st.Error())
+	}
+}
+
+func TestStreamErrorsAndPanics(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(t, reg, "streamer", new(testutil.Streamer), server.WithLogger(quiet))
+	c := testutil.NewClient(t, reg)
+	st := openStream(t, c, context.Background(), "Streamer.Fail", nil, "application/json")
+	err := st.Recv(new(testproto.Echo))
+	var e *errors.Error
+	if !stderrors.As(err, &e) || e.Code != 400 || e.Id != "streamer" || e.Detail != "bad stream" {
+		t.Fatalf("got %v", err)
+	}
+	if st.Error() == nil {
+		t.Fatal("Error() is nil after a failed stream")
+	}
+	other := openStream(t, c, context.Background(), "Streamer.Echo", nil, "application/json")
+	st = openStream(t, c, context.Background(), "Streamer.Panic", nil, "application/json")
+	if err := st.Recv(new(testproto.Echo)); errors.Code(err) != 500 {
+		t.Fatalf("panic: %v", err)
+	}
+	echoStream(t, other, 5) // the other stream on the same connection lives on
+	if _, err := c.Stream(context.Background(), c.NewRequest("streamer", "Streamer.Nope", nil)); errors.Code(err) != 404 {
+		t.Fatalf("unknown stream endpoint: %v", err)
+	}
+}
+
+// TestStreamCancel: cancelling the caller's context ends the handler's context promptly,
+// and a thousand opened-and-cancelled streams leave no goroutine behind.
+func TestStreamCancel(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	s := &testutil.Streamer{Started: make(chan struct{}, 1), Ended: make(chan error, 1)}
+	testutil.NewServer(t, reg, "streamer", s)
+	c := testutil.NewClient(t, reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	st := openStream(t, c, ctx, "Streamer.Wait", nil, "application/json")
+	<-s.Started
+	start := time.Now()
+	cancel()
+	select {
+	case <-s.Ended:
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Fatalf("the handler saw the cancel after %s", d)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the handler's context did not end")
+	}
+	if err := st.Recv(new(testproto.Echo)); !stderrors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+
+	s.Started, s.Ended = nil, nil
+	base := runtime.NumGoroutine()
+	n := 1000
+	for i := 0; i < n; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		st, err := c.Stream(ctx, c.NewRequest("streamer", "Streamer.Echo", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = st.Send(&testproto.Echo{Seq: 1})
+		cancel()
+		_ = st.Close()
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= base+5 }, fmt.Sprintf("goroutines back to %d", base))
+}
+
+// TestStreamBackpressure: a client that never reads makes the server's Send block, and
+// fail once the stream's context ends; the server buffers only what flow control allows.
+func TestStreamBackpressure(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	s := &testutil.Streamer{Ended: make(chan error, 1)}
+	testutil.NewServer(t, reg, "streamer", s)
+	c := testutil.NewClient(t, reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	openStream(t, c, ctx, "Streamer.Flood", &testproto.Request{}, "application/protobuf")
+	var last int64
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		n := s.Sent.Load()
+		stalled := n > 0 && n == last
+		last = n
+		time.Sleep(50 * time.Millisecond) // sample the send count
+		return stalled
+	}, "the server's Send blocks when nobody reads")
+	if n := s.Sent.Load(); n > 20000 {
+		t.Fatalf("the server sent %d KiB into a stream nobody reads", n)
+	}
+	cancel()
+	select {
+	case err := <-s.Ended:
+		if err == nil {
+			t.Fatal("Send did not fail")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the blocked Send did not end with the stream")
+	}
+}
+
+// TestNDJSONOverHTTP1: a plain HTTP/1.1 POST to a server-streaming endpoint gets each
+// message as a line as soon as it is sent.
+func TestNDJSONOverHTTP1(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	s := &testutil.Streamer{Next: make(chan struct{})}
+	srv := testutil.NewServer(t, reg, "streamer", s)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+srv.Options().Address+"/Streamer/Step", strings.NewReader(`{"name":"go"}`))
+	req.Header.Set("Content-Type", "application/json")
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	type result struct {
+		rsp *http.Response
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		rsp, err := tr.RoundTrip(req)
+		got <- result{rsp, err}
+	}()
+	s.Next <- struct{}{} // the first message makes the headers go out
+	r := <-got
+	rsp, err := r.rsp, r.err
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rsp.Body.Close()
+	if rsp.StatusCode != 200 || rsp.ProtoMajor != 1 || rsp.TransferEncoding[0] != "chunked" {
+		t.Fatalf("%d %s %v", rsp.StatusCode, rsp.Proto, rsp.TransferEncoding)
+	}
+	lines := bufio.NewReader(rsp.Body)
+	for i := 1; i <= 3; i++ {
+		line, err := lines.ReadString('\n')
+		if err != nil || !strings.Contains(line, fmt.Sprintf(`"step %d"`, i)) {
+			t.Fatalf("line %d: %q %v", i, line, err)
+		}
+		// the handler is still running: it sends the next line only when told
+		if i < 3 {
+			s.Next <- struct{}{}
+		}
+	}
+	close(s.Next)
+	if rest, _ := io.ReadAll(lines); len(rest) != 0 {
+		t.Fatalf("extra output %q", rest)
+	}
+	if rsp.Trailer.Get("Micro-Error") != "" {
+		t.Fatalf("error trailer %q", rsp.Trailer.Get("Micro-Error"))
+	}
+}
+
+func BenchmarkStream(b *testing.B) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(b, reg, "streamer", new(testutil.Streamer))
+	c := testutil.NewClient(b, reg)
+	st, err := c.Stream(context.Background(), c.NewRequest("streamer", "Streamer.Echo", nil, client.WithContentType("application/protobuf")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	go func() {
+		for i := 0; i < b.N; i++ {
+			if err := st.Send(&testproto.Echo{Seq: int64(i)}); err != nil {
+				return
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		var m testproto.Echo
+		if err := st.Recv(&m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
