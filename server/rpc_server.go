@@ -14,6 +14,8 @@ import (
 
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/codec"
+	"github.com/seed-b3892490/micro/codec/jsonrpc"
+	"github.com/seed-b3892490/micro/codec/protorpc"
 	"github.com/seed-b3892490/micro/errors"
 	"github.com/seed-b3892490/micro/internal/addr"
 	"github.com/seed-b3892490/micro/internal/codecs"
@@ -486,6 +488,11 @@ func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
 		hdr = map[string]string{}
 	}
 	epName := endpointName(hdr)
+	ctMedia := codecs.MediaType(hdr[headers.ContentType])
+	if env := envelopeCodec(ctMedia, epName); env != nil {
+		s.serveEnvelope(sock, msg, env, name, maxTimeout, baseCtx, log)
+		return
+	}
 	if epName == "" {
 		s.sendError(sock, errors.BadRequest(name, "missing Micro-Endpoint header: name the endpoint as Type.Method, or POST to /Type/Method").(*errors.Error))
 		return
@@ -568,6 +575,87 @@ func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
 		return
 	}
 	_ = sock.Send(&transport.Message{Header: map[string]string{headers.ContentType: ct}, Body: body})
+}
+
+// envelopeCodec returns the codec of Go Micro's legacy envelopes: application/json-rpc
+// and application/proto-rpc, and a JSON or protobuf body that names no endpoint (the
+// envelope carries it).
+func envelopeCodec(media, endpoint string) codec.NewCodec {
+	switch {
+	case media == "application/json-rpc":
+		return jsonrpc.NewCodec
+	case media == "application/proto-rpc":
+		return protorpc.NewCodec
+	case endpoint != "":
+		return nil
+	case media == "application/json":
+		return jsonrpc.NewCodec
+	case media == "application/protobuf", media == "application/x-protobuf", media == "application/octet-stream":
+		return protorpc.NewCodec
+	}
+	return nil
+}
+
+// serveEnvelope serves a call in a legacy envelope, as Go Micro does: the reply is an
+// envelope too, with status 200, and an error travels in the envelope and the
+// Micro-Error header.
+func (s *rpcServer) serveEnvelope(sock transport.Socket, msg *transport.Message, newEnv codec.NewCodec, name string, maxTimeout time.Duration, baseCtx context.Context, log logger.Logger) {
+	hdr := msg.Header
+	ct := hdr[headers.ContentType]
+	in := newEnv(codecs.NewBuffer(msg.Body))
+	var env codec.Message
+	reply := func(rsp interface{}, e *errors.Error) {
+		out := map[string]string{headers.ContentType: ct}
+		wm := &codec.Message{Type: codec.Response, Id: env.Id, Endpoint: env.Endpoint, Method: env.Method}
+		if e != nil {
+			wm.Error = e.Error()
+			out[headers.Error] = wm.Error
+			rsp = nil
+		}
+		var buf codecs.Buffer
+		if err := newEnv(&buf).Write(wm, rsp); err != nil {
+			s.sendError(sock, errors.InternalServerError(name, "cannot encode the reply of %s: %v", env.Endpoint, err).(*errors.Error))
+			return
+		}
+		_ = sock.Send(&transport.Message{Header: out, Body: buf.Bytes()})
+	}
+	if err := in.ReadHeader(&env, codec.Request); err != nil {
+		// not an envelope: the caller most likely forgot the endpoint
+		s.sendError(sock, errors.BadRequest(name, "missing Micro-Endpoint header: name the endpoint as Type.Method, POST to /Type/Method, or send a %s envelope (%v)", newEnv(&codecs.Buffer{}).String(), err).(*errors.Error))
+		return
+	}
+	if err := validEndpointName(env.Endpoint); err != nil {
+		reply(nil, errors.BadRequest(name, "method %q is not of the form Type.Method", env.Endpoint).(*errors.Error))
+		return
+	}
+	ep := (*s.endpoints.Load())[env.Endpoint]
+	if ep == nil {
+		reply(nil, errors.NotFound(name, "unknown endpoint %q", env.Endpoint).(*errors.Error))
+		return
+	}
+	if ep.stream {
+		reply(nil, errors.BadRequest(name, "endpoint %s is a stream: an envelope carries one request", env.Endpoint).(*errors.Error))
+		return
+	}
+	ctx, cancel, err := s.requestContext(baseCtx, sock, hdr, maxTimeout, name)
+	if err != nil {
+		reply(nil, err.(*errors.Error))
+		return
+	}
+	defer cancel()
+	req := &rpcRequest{service: name, endpoint: env.Endpoint, contentType: ct, header: hdr, body: msg.Body, ep: ep, newCodec: newEnv}
+	req.value = ep.newRequest()
+	if err := in.ReadBody(req.value); err != nil {
+		reply(nil, errors.BadRequest(name, "cannot decode the request of %s: %v", env.Endpoint, err).(*errors.Error))
+		return
+	}
+	rsp := ep.newReply()
+	chain := *s.chain.Load()
+	if err := s.call(ctx, log, env.Endpoint, func() error { return chain(ctx, req, rsp) }); err != nil {
+		reply(nil, s.toError(name, err))
+		return
+	}
+	reply(rsp, nil)
 }
 
 // serveStream runs a stream handler. A request carrying Micro-Stream is a framed stream;

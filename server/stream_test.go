@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	stderrors "errors"
 	"fmt"
 	"io"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"github.com/seed-b3892490/micro/client"
+	"github.com/seed-b3892490/micro/codec"
+	"github.com/seed-b3892490/micro/codec/protorpc"
 	"github.com/seed-b3892490/micro/errors"
 	"github.com/seed-b3892490/micro/internal/testproto"
 	"github.com/seed-b3892490/micro/internal/testutil"
@@ -301,4 +305,52 @@ func BenchmarkStream(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// TestJSONRPCBody: a plain JSON-RPC body without Micro-* headers is served as Go Micro
+// serves it.
+func TestJSONRPCBody(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	srv := testutil.NewServer(t, reg, "greeter", new(testutil.Greeter))
+	status, hdr, body := post(t, srv.Options().Address, "/", map[string]string{"Content-Type": "application/json"},
+		[]byte(`{"method":"Greeter.Hello","params":[{"name":"alice"}],"id":1}`))
+	if status != 200 || compactJSON(body) != `{"id":"1","result":{"message":"Hello alice"},"error":null}` || hdr.Get("Micro-Error") != "" {
+		t.Fatalf("%d %s", status, body)
+	}
+	status, hdr, body = post(t, srv.Options().Address, "/", map[string]string{"Content-Type": "application/json-rpc"},
+		[]byte(`{"method":"Greeter.Fail","params":[{"name":"bob"}],"id":"x"}`))
+	if status != 200 || !strings.Contains(string(body), `"id":"x","result":null,"error":"{\"id\":\"greeter\",\"code\":404`) || errors.Parse(hdr.Get("Micro-Error")).Code != 404 {
+		t.Fatalf("%d %s %v", status, body, hdr)
+	}
+}
+
+// TestProtoRPCBody: a proto-rpc envelope without Micro-* headers.
+func TestProtoRPCBody(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	srv := testutil.NewServer(t, reg, "greeter", new(testutil.Greeter))
+	var req bytesBuf
+	_ = protorpc.NewCodec(&req).Write(&codec.Message{Type: codec.Request, Endpoint: "Greeter.Hello", Id: "9"}, &testproto.Request{Name: "pb"})
+	status, _, body := post(t, srv.Options().Address, "/", map[string]string{"Content-Type": "application/protobuf"}, req.Bytes())
+	if status != 200 {
+		t.Fatalf("%d %q", status, body)
+	}
+	c := protorpc.NewCodec(&bytesBuf{*bytes.NewBuffer(body)})
+	var m codec.Message
+	var rsp testproto.Response
+	if err := c.ReadHeader(&m, codec.Response); err != nil || m.Id != "9" || m.Error != "" {
+		t.Fatalf("%+v %v", m, err)
+	}
+	if err := c.ReadBody(&rsp); err != nil || rsp.Message != "Hello pb" {
+		t.Fatalf("%q %v", rsp.Message, err)
+	}
+}
+
+type bytesBuf struct{ bytes.Buffer }
+
+func (*bytesBuf) Close() error { return nil }
+
+func compactJSON(b []byte) string {
+	var out bytes.Buffer
+	_ = json.Compact(&out, bytes.TrimSpace(b))
+	return out.String()
 }
