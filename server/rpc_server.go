@@ -45,7 +45,7 @@ type rpcServer struct {
 	listener   transport.Listener
 	configured string // the Address before Start replaced it with the bound one
 	exit       chan struct{}
-	cancel     context.CancelFunc
+	cancel     context.CancelCauseFunc
 	baseCtx    context.Context
 	registered bool
 	brokerSubs []broker.Subscriber
@@ -191,7 +191,7 @@ func (s *rpcServer) Start() error {
 	s.listener = ln
 	s.configured = config.Address
 	s.opts.Address = ln.Addr()
-	s.baseCtx, s.cancel = context.WithCancel(config.Context)
+	s.baseCtx, s.cancel = context.WithCancelCause(config.Context)
 	s.exit = make(chan struct{})
 	s.started = true
 	s.mu.Unlock()
@@ -226,7 +226,7 @@ func (s *rpcServer) rollback(ln transport.Listener) {
 	s.started = false
 	s.opts.Address = s.configured
 	s.listener = nil
-	s.cancel()
+	s.cancel(errStopping)
 	s.mu.Unlock()
 }
 
@@ -374,29 +374,38 @@ func (s *rpcServer) Stop() error {
 	}
 	s.unsubscribeAll()
 
+	// The listener stops accepting at once and drains in the background; the calls in
+	// flight get DrainTimeout to finish. Those still running then (long streams, stuck
+	// handlers) are cancelled with "server stopping", which open streams deliver to their
+	// clients before the connections close.
 	ctx, cancelDrain := context.WithTimeout(context.Background(), config.DrainTimeout)
 	defer cancelDrain()
-	var drainErr error
+	drained := make(chan struct{})
+	transportCtx, cancelTransport := context.WithCancel(context.Background())
+	defer cancelTransport()
 	if d, ok := ln.(transport.Drainer); ok {
-		drainErr = d.Drain(ctx)
+		go func() {
+			defer close(drained)
+			_ = d.Drain(transportCtx)
+		}()
 	} else {
 		_ = ln.Close()
+		close(drained)
 	}
 	if err := s.inflight.Wait(ctx); err != nil {
-		drainErr = err
-	}
-	if drainErr != nil {
-		// Out of time: cancel what still runs and give it a moment to return.
-		cancel()
+		cancel(errStopping)
 		grace, cancelGrace := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		if s.inflight.Wait(grace) != nil {
 			config.Logger.Logf(logger.WarnLevel, "server: %d calls still running after the %s drain timeout", s.inflight.Len(), config.DrainTimeout)
 		}
 		cancelGrace()
+		// what is left is cut off
+		time.AfterFunc(200*time.Millisecond, cancelTransport)
 	}
+	<-drained
 	_ = ln.Close()
 	s.acceptWg.Wait()
-	cancel()
+	cancel(errStopping)
 	if err := config.Broker.Disconnect(); err != nil {
 		errs = append(errs, fmt.Errorf("disconnect broker: %w", err))
 	}
@@ -667,6 +676,9 @@ func (s *rpcServer) serveStream(ctx context.Context, sock transport.Socket, req 
 	req.stream = true
 	st := &rpcStream{ctx: ctx, req: req, sock: sock, m: m, ct: req.contentType}
 	framed := req.header[transport.StreamHeader] != ""
+	// a Recv blocked on the client must end with the handler's context
+	stop := context.AfterFunc(ctx, func() { _ = sock.Close() })
+	defer stop()
 	if !framed {
 		if media != "application/json" {
 			s.sendError(sock, errors.UnsupportedMediaType(name, "stream %s over plain HTTP speaks application/json (newline-delimited); send Micro-Stream for framed %s", req.endpoint, media).(*errors.Error))
@@ -742,13 +754,21 @@ func (s *rpcServer) call(ctx context.Context, log logger.Logger, ep string, fn f
 	return fn()
 }
 
+// errStopping is the cause of handler contexts cancelled by a stopping server.
+var errStopping = stderrors.New("server stopping")
+
 // toError turns a handler error into the error sent to the caller.
 func (s *rpcServer) toError(name string, err error) *errors.Error {
 	var e *errors.Error
 	if stderrors.As(err, &e) {
 		return e
 	}
+	s.mu.RLock()
+	base := s.baseCtx
+	s.mu.RUnlock()
 	switch {
+	case base != nil && stderrors.Is(err, context.Canceled) && context.Cause(base) == errStopping:
+		return errors.Wrap(err, name, 503, "server stopping")
 	case stderrors.Is(err, context.DeadlineExceeded):
 		return errors.Wrap(err, name, 408, "")
 	case stderrors.Is(err, context.Canceled):

@@ -238,7 +238,8 @@ func (s *httpStreamClient) Close() error {
 	return nil
 }
 
-// httpStreamServer is the server side of a framed stream.
+// httpStreamServer is the server side of a framed stream. Close stops receiving (a
+// blocked Recv returns); replies can still be sent.
 type httpStreamServer struct {
 	w        http.ResponseWriter
 	r        *http.Request
@@ -257,7 +258,7 @@ type httpStreamServer struct {
 
 func (s *httpStreamServer) Local() string            { return localAddr(s.r) }
 func (s *httpStreamServer) Remote() string           { return s.r.RemoteAddr }
-func (s *httpStreamServer) Close() error             { return nil }
+func (s *httpStreamServer) Close() error             { return s.r.Body.Close() }
 func (s *httpStreamServer) Context() context.Context { return s.r.Context() }
 func (s *httpStreamServer) Received() time.Time      { return s.received }
 
