@@ -354,3 +354,20 @@ func compactJSON(b []byte) string {
 	_ = json.Compact(&out, bytes.TrimSpace(b))
 	return out.String()
 }
+
+func TestStreamEndpointsAdvertised(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(t, reg, "streamer", new(testutil.Streamer))
+	svcs, err := reg.GetService("streamer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range svcs[0].Endpoints {
+		if e.Metadata["stream"] != "true" {
+			t.Fatalf("%s is not advertised as a stream", e.Name)
+		}
+		if e.Name == "Streamer.Count" && (e.Request == nil || e.Request.Name != "Request") {
+			t.Fatalf("the request of %s is not described: %+v", e.Name, e.Request)
+		}
+	}
+}
