@@ -82,9 +82,16 @@ func (m *Mux) Serve() error {
 			return err
 		}
 		m.mu.Lock()
+		select {
+		case <-m.closed:
+			m.mu.Unlock()
+			_ = c.Close()
+			return nil
+		default:
+		}
 		m.pending[c] = struct{}{}
+		m.wg.Add(1) // under mu, so never concurrent with Close's Wait
 		m.mu.Unlock()
-		m.wg.Add(1)
 		go m.route(c)
 	}
 }
@@ -127,13 +134,13 @@ func (m *Mux) route(c net.Conn) {
 func (m *Mux) Close() error {
 	var err error
 	m.once.Do(func() {
-		close(m.closed)
-		err = m.ln.Close()
 		m.mu.Lock()
+		close(m.closed)
 		for c := range m.pending {
 			_ = c.Close()
 		}
 		m.mu.Unlock()
+		err = m.ln.Close()
 		m.wg.Wait()
 	})
 	return err
