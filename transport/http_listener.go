@@ -28,6 +28,10 @@ type httpListener struct {
 	active inflight.Tracker // calls being served
 	conns  inflight.Tracker // connections not yet closed
 
+	liveMu  sync.Mutex
+	live    map[net.Conn]http.ConnState // the connections counted by conns
+	changed chan struct{}               // closed and replaced when a connection's state changes
+
 	mu       sync.Mutex
 	fn       func(Socket)
 	shutdown chan struct{} // closed when Accept's Serve has returned
@@ -71,16 +75,77 @@ func maxHeaderBytes(limit int) int {
 
 // connState counts open connections, so that Drain knows when the last one is gone.
 func (l *httpListener) connState(c net.Conn, st http.ConnState) {
+	l.liveMu.Lock()
+	defer l.liveMu.Unlock()
+	if l.live == nil {
+		l.live = make(map[net.Conn]http.ConnState)
+	}
 	switch st {
 	case http.StateNew:
+		l.live[c] = st
 		l.conns.Add()
 	case http.StateClosed, http.StateHijacked:
-		l.conns.Done()
+		if _, ok := l.live[c]; ok {
+			delete(l.live, c)
+			l.conns.Done()
+		}
+	default:
+		if _, ok := l.live[c]; ok {
+			l.live[c] = st
+		}
+	}
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
 	}
 }
 
-// drainGrace is how long Drain lets connections close by themselves after the last call.
-const drainGrace = 100 * time.Millisecond
+// waitQuiet waits until no connection has a stream in progress: HTTP/2 marks a connection
+// idle once the last frame of its last stream is written.
+func (l *httpListener) waitQuiet(ctx context.Context) error {
+	for {
+		l.liveMu.Lock()
+		busy := false
+		for _, st := range l.live {
+			if st == http.StateActive {
+				busy = true
+				break
+			}
+		}
+		if !busy {
+			l.liveMu.Unlock()
+			return nil
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.liveMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// halfClose shuts the write side of every open connection.
+func (l *httpListener) halfClose() {
+	l.liveMu.Lock()
+	defer l.liveMu.Unlock()
+	for c := range l.live {
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+	}
+}
+
+// flushGrace is how long Drain lets connections flush their last replies, and drainGrace
+// how long it then waits for peers to close them, before it closes what is left.
+const (
+	flushGrace = 20 * time.Millisecond
+	drainGrace = 150 * time.Millisecond
+)
 
 func (l *httpListener) Addr() string { return l.ln.Addr().String() }
 
@@ -143,9 +208,22 @@ func (l *httpListener) Drain(ctx context.Context) error {
 	}()
 	err := l.active.Wait(ctx)
 	if err == nil {
-		idle, cancelIdle := context.WithTimeout(ctx, drainGrace)
-		_ = l.conns.Wait(idle)
-		cancelIdle()
+		// The last replies are queued on their connections: wait until every
+		// connection has written the last frame of its last stream, give it a moment
+		// to flush, then end our side of each (FIN after everything written). Peers
+		// read what is left and close theirs; closing outright could reset a
+		// connection whose last replies the peer has not read yet.
+		quiet, cancelQuiet := context.WithTimeout(ctx, time.Second)
+		_ = l.waitQuiet(quiet)
+		cancelQuiet()
+		flush, cancelFlush := context.WithTimeout(ctx, flushGrace)
+		if l.conns.Wait(flush) != nil {
+			l.halfClose()
+			closing, cancelClosing := context.WithTimeout(ctx, drainGrace)
+			_ = l.conns.Wait(closing)
+			cancelClosing()
+		}
+		cancelFlush()
 	}
 	cancel()
 	cerr := l.srv.Close()
