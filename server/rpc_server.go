@@ -520,6 +520,9 @@ func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
 		s.sendError(sock, errors.UnsupportedMediaType(name, "unsupported Content-Type %q: use one of %s", ct, strings.Join(codecs.Supported(codecsOpt, DefaultCodecs), ", ")).(*errors.Error))
 		return
 	}
+	if ep := (*s.endpoints.Load())[epName]; ep != nil && ep.stream {
+		maxTimeout = 0 // a stream lives as long as its caller wants (or its own deadline)
+	}
 	ctx, cancel, err := s.requestContext(baseCtx, sock, hdr, maxTimeout, name)
 	if err != nil {
 		s.sendError(sock, err.(*errors.Error))
@@ -778,7 +781,7 @@ func (s *rpcServer) toError(name string, err error) *errors.Error {
 }
 
 // requestContext builds a handler's context: metadata from the headers, the caller's
-// deadline clamped to maxTimeout, cancelled when the call's socket ends or the server is
+// deadline clamped to maxTimeout (0: no cap), cancelled when the call's socket ends or the server is
 // forced to stop.
 func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, hdr map[string]string, maxTimeout time.Duration, name string) (context.Context, context.CancelFunc, error) {
 	timeout := maxTimeout
@@ -787,7 +790,7 @@ func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, 
 		if err != nil {
 			return nil, nil, errors.BadRequest(name, "invalid Timeout header %q: want a whole number of nanoseconds", v)
 		}
-		if d := time.Duration(n); d > 0 && d < timeout {
+		if d := time.Duration(n); d > 0 && (timeout <= 0 || d < timeout) {
 			timeout = d
 		}
 	}
@@ -799,7 +802,13 @@ func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, 
 	if r, ok := sock.(interface{ Received() time.Time }); ok {
 		start = r.Received()
 	}
-	ctx, cancel := context.WithDeadline(parent, start.Add(timeout))
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if timeout > 0 {
+		ctx, cancel = context.WithDeadline(parent, start.Add(timeout))
+	} else {
+		ctx, cancel = context.WithCancel(parent)
+	}
 	var stop func() bool
 	if parent != base && base.Done() != nil {
 		stop = context.AfterFunc(base, cancel)

@@ -371,3 +371,14 @@ func TestStreamEndpointsAdvertised(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamOutlivesMaxTimeout: the server's cap on handler deadlines bounds calls, not
+// streams without a deadline of their own.
+func TestStreamOutlivesMaxTimeout(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(t, reg, "streamer", new(testutil.Streamer), server.MaxTimeout(100*time.Millisecond))
+	c := testutil.NewClient(t, reg)
+	st := openStream(t, c, context.Background(), "Streamer.Echo", nil, "application/json")
+	time.Sleep(300 * time.Millisecond) // past the cap
+	echoStream(t, st, 3)
+}
