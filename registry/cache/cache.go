@@ -125,6 +125,12 @@ func (c *cache) GetService(name string, opts ...registry.GetOption) ([]*registry
 func (c *cache) refresh(name string, now time.Time, opts []registry.GetOption) ([]*registry.Service, error) {
 	c.mu.Lock()
 	e := c.entries[name]
+	if e != nil && e.services != nil && time.Since(e.fetched) < c.opts.TTL {
+		// another caller refreshed it meanwhile
+		s := e.services
+		c.mu.Unlock()
+		return s, nil
+	}
 	if e != nil && !e.failed.IsZero() && now.Sub(e.failed) < c.opts.MinimumRetryInterval {
 		// The registry failed recently: do not hammer it.
 		s := e.services
