@@ -59,6 +59,9 @@ func (c *rpcClient) Stream(ctx context.Context, req Request, opts ...CallOption)
 	for attempt := 0; attempt <= copts.Retries; attempt++ {
 		node, err := pick(next, tried)
 		if err != nil {
+			if lastErr == nil {
+				lastErr = errors.Wrap(err, clientID, 503, fmt.Sprintf("service %s: %v", req.Service(), err))
+			}
 			break
 		}
 		if attempt >= 2 || tried[node.Id] {
