@@ -96,6 +96,9 @@ func (s *registrySelector) Select(service string, opts ...SelectOption) (Next, e
 	if !hasNodes(services) {
 		return nil, ErrNoneAvailable
 	}
+	if so.HashKey != "" {
+		return Hash(so.HashKey)(services), nil
+	}
 	if so.Strategy != nil {
 		strategy = so.Strategy
 	}

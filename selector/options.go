@@ -22,6 +22,9 @@ type SelectOptions struct {
 	Context  context.Context
 	Strategy Strategy
 	Filters  []Filter
+	// HashKey, when set, picks nodes by rendezvous hashing of the key instead of the
+	// strategy: the same key goes to the same node while the node set is stable.
+	HashKey string
 }
 
 // Option sets a field of Options.
@@ -46,3 +49,9 @@ func WithFilter(fn ...Filter) SelectOption {
 
 // WithStrategy sets the strategy of one Select call.
 func WithStrategy(fn Strategy) SelectOption { return func(o *SelectOptions) { o.Strategy = fn } }
+
+// WithHashKey sends calls with the same key to the same node (consistent hashing by
+// rendezvous): while the node set is stable, a key always lands on one node, and a node
+// joining or leaving moves only the keys that must move. Later picks of the same Next
+// (retries) go to the key's next-best nodes.
+func WithHashKey(key string) SelectOption { return func(o *SelectOptions) { o.HashKey = key } }

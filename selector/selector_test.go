@@ -161,3 +161,74 @@ func ExampleRandom() {
 	fmt.Println(n.Address)
 	// Output: 127.0.0.1:8080
 }
+
+func nodesOf(ids ...string) []*registry.Service {
+	s := &registry.Service{Name: "x"}
+	for _, id := range ids {
+		s.Nodes = append(s.Nodes, &registry.Node{Id: id})
+	}
+	return []*registry.Service{s}
+}
+
+func TestHashIsStableAndMovesFewKeys(t *testing.T) {
+	three, four := nodesOf("a", "b", "c"), nodesOf("a", "b", "c", "d")
+	moved, counts := 0, map[string]int{}
+	const keys = 30000
+	for k := 0; k < keys; k++ {
+		key := fmt.Sprint("user-", k)
+		n1, _ := selector.Hash(key)(three)()
+		again, _ := selector.Hash(key)(three)()
+		if n1.Id != again.Id {
+			t.Fatalf("key %s went to %s then %s", key, n1.Id, again.Id)
+		}
+		counts[n1.Id]++
+		n2, _ := selector.Hash(key)(four)()
+		if n2.Id != n1.Id {
+			if n2.Id != "d" {
+				t.Fatalf("key %s moved from %s to %s, not to the new node", key, n1.Id, n2.Id)
+			}
+			moved++
+		}
+	}
+	for id, n := range counts {
+		if share := float64(n) / keys; share < 0.30 || share > 0.366 {
+			t.Fatalf("%s got %.1f%% of the keys", id, share*100)
+		}
+	}
+	if share := float64(moved) / keys; share < 0.2 || share > 0.3 {
+		t.Fatalf("%.1f%% of the keys moved when a fourth node joined, want about 25%%", share*100)
+	}
+	// retries walk the key's ranking: every node once
+	next := selector.Hash("k")(three)
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		n, _ := next()
+		seen[n.Id] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("retries saw %v", seen)
+	}
+}
+
+func TestWithHashKey(t *testing.T) {
+	r := registry.NewMemoryRegistry()
+	for _, svc := range services() {
+		_ = r.Register(svc)
+	}
+	s := selector.NewSelector(selector.Registry(r))
+	defer s.Close()
+	first := ""
+	for i := 0; i < 20; i++ {
+		next, err := s.Select("x", selector.WithHashKey("user-42"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := next()
+		if first == "" {
+			first = n.Id
+		}
+		if n.Id != first {
+			t.Fatalf("the key went to %s and %s", first, n.Id)
+		}
+	}
+}
