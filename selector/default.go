@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/registry"
@@ -14,17 +15,19 @@ import (
 var DefaultSelector = NewSelector()
 
 type registrySelector struct {
-	mu    sync.Mutex
-	opts  Options
-	cache cache.Cache // built on first Select
+	mu     sync.Mutex
+	opts   Options
+	cache  cache.Cache // built on first Select
+	health health
 }
 
 // NewSelector returns the registry selector: it reads Options.Registry (default
 // registry.DefaultRegistry) through a registry/cache made on first use, and picks nodes
-// with Options.Strategy (default Random). Mark and Reset do nothing yet. It is safe for
+// with Options.Strategy (default Random). Nodes that Mark reports as unreachable or
+// timing out are ejected for a while (see the outlier ejection rules). It is safe for
 // concurrent use; Close stops its cache.
 func NewSelector(opts ...Option) Selector {
-	s := &registrySelector{}
+	s := &registrySelector{health: health{now: time.Now}}
 	s.opts = Options{Context: context.Background()}
 	for _, o := range opts {
 		o(&s.opts)
@@ -90,6 +93,7 @@ func (s *registrySelector) Select(service string, opts ...SelectOption) (Next, e
 		}
 		return nil, err
 	}
+	services = s.health.filter(service, services)
 	for _, f := range so.Filters {
 		services = f(services)
 	}
@@ -114,11 +118,14 @@ func hasNodes(services []*registry.Service) bool {
 	return false
 }
 
-// Mark does nothing yet: outlier ejection arrives with the load-balancing work.
-func (s *registrySelector) Mark(service string, node *registry.Node, err error) {}
+// Mark records the outcome of a call to node: unreachable and timing-out nodes are
+// ejected from selection for a while.
+func (s *registrySelector) Mark(service string, node *registry.Node, err error) {
+	s.health.mark(service, node, err)
+}
 
-// Reset does nothing yet.
-func (s *registrySelector) Reset(service string) {}
+// Reset forgets the failures of service's nodes: every node is selectable again.
+func (s *registrySelector) Reset(service string) { s.health.reset(service) }
 
 // Close stops the cache.
 func (s *registrySelector) Close() error {

@@ -1,0 +1,141 @@
+package selector
+
+import (
+	"context"
+	stderrors "errors"
+	"sync"
+	"time"
+
+	"github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/transport"
+)
+
+// Outlier ejection: Mark takes nodes that fail out of selection for a while.
+//
+//   - A node that cannot be reached (the call was never sent: connection refused, no
+//     route) is ejected at once.
+//   - A node whose calls time out (408, 504, an expired deadline) three times in a row is
+//     ejected.
+//   - An ejected node comes back after its back-off (1 s, doubling with each ejection in a
+//     row, at most 30 s) on probation: one success clears its record, one more failure
+//     ejects it again for twice as long.
+//   - When every node of a service is ejected, selection ignores ejection (fail open).
+const (
+	ejectAfterTimeouts = 3
+	ejectFirst         = time.Second
+	ejectMax           = 30 * time.Second
+)
+
+type nodeHealth struct {
+	timeouts int           // consecutive timeouts
+	until    time.Time     // ejected until then
+	backoff  time.Duration // of the last ejection
+}
+
+type health struct {
+	mu    sync.Mutex
+	nodes map[string]map[string]*nodeHealth // service, node id
+	now   func() time.Time
+}
+
+func (h *health) mark(service string, node *registry.Node, err error) {
+	if node == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	byNode := h.nodes[service]
+	st := byNode[node.Id]
+	if err == nil || !(transport.IsNotSent(err) || isTimeout(err)) {
+		// success, or an answer from a live node
+		if st != nil {
+			delete(byNode, node.Id)
+		}
+		return
+	}
+	if st == nil {
+		if h.nodes == nil {
+			h.nodes = make(map[string]map[string]*nodeHealth)
+		}
+		if byNode == nil {
+			byNode = make(map[string]*nodeHealth)
+			h.nodes[service] = byNode
+		}
+		st = &nodeHealth{}
+		byNode[node.Id] = st
+	}
+	now := h.now()
+	if now.Before(st.until) {
+		return // already out
+	}
+	if !transport.IsNotSent(err) {
+		st.timeouts++
+		if st.timeouts < ejectAfterTimeouts && st.backoff == 0 {
+			return
+		}
+	}
+	// eject; a node on probation (ejected before) goes out for twice as long
+	st.backoff = min(max(st.backoff*2, ejectFirst), ejectMax)
+	st.until = now.Add(st.backoff)
+	st.timeouts = 0
+}
+
+func isTimeout(err error) bool {
+	switch errors.Code(err) {
+	case 408, 504:
+		return true
+	}
+	return stderrors.Is(err, context.DeadlineExceeded)
+}
+
+// filter returns services without their ejected nodes; it returns the input itself
+// (no copy) when no node is ejected, and when every node is.
+func (h *health) filter(service string, services []*registry.Service) []*registry.Service {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	byNode := h.nodes[service]
+	if len(byNode) == 0 {
+		return services
+	}
+	now := h.now()
+	ejected := func(n *registry.Node) bool {
+		st := byNode[n.Id]
+		return st != nil && now.Before(st.until)
+	}
+	some, all := false, true
+	for _, s := range services {
+		for _, n := range s.Nodes {
+			if ejected(n) {
+				some = true
+			} else {
+				all = false
+			}
+		}
+	}
+	if !some || all {
+		return services
+	}
+	out := make([]*registry.Service, 0, len(services))
+	for _, s := range services {
+		var keep []*registry.Node
+		for _, n := range s.Nodes {
+			if !ejected(n) {
+				keep = append(keep, n)
+			}
+		}
+		if len(keep) == 0 {
+			continue
+		}
+		c := *s
+		c.Nodes = keep
+		out = append(out, &c)
+	}
+	return out
+}
+
+func (h *health) reset(service string) {
+	h.mu.Lock()
+	delete(h.nodes, service)
+	h.mu.Unlock()
+}
