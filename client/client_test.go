@@ -249,3 +249,39 @@ func TestSelectOptionFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestB8RetryBudget: against a backend that refuses every call, retries stay within the
+// budget: at most 20 % more attempts than calls, plus 10 a second (and the burst the
+// budget starts with).
+func TestB8RetryBudget(t *testing.T) {
+	dead := []string{testutil.FreeAddr(t), testutil.FreeAddr(t)}
+	var attempts atomic.Int64
+	count := func(next client.CallFunc) client.CallFunc {
+		return func(ctx context.Context, node *registry.Node, req client.Request, rsp interface{}, opts client.CallOptions) error {
+			attempts.Add(1)
+			return next(ctx, node, req, rsp, opts)
+		}
+	}
+	c := testutil.NewClient(t, registry.NewMemoryRegistry(), client.WrapCall(count), client.Backoff(func(context.Context, client.Request, int) (time.Duration, error) { return 0, nil }))
+	start := time.Now()
+	calls := 2000
+	for i := 0; i < calls; i++ {
+		if _, err := hello(c, client.WithAddress(dead...)); err == nil {
+			t.Fatal("a call to a dead backend succeeded")
+		}
+	}
+	elapsed := time.Since(start).Seconds()
+	limit := float64(calls)*1.2 + 10*elapsed + 20
+	if n := float64(attempts.Load()); n > limit {
+		t.Fatalf("%.0f attempts for %d calls in %.1fs, budget allows %.0f", n, calls, elapsed, limit)
+	}
+	// without a budget every call is retried to the end
+	attempts.Store(0)
+	c = testutil.NewClient(t, registry.NewMemoryRegistry(), client.WrapCall(count), client.RetryBudget(-1, 0), client.Backoff(func(context.Context, client.Request, int) (time.Duration, error) { return 0, nil }))
+	for i := 0; i < 10; i++ {
+		_, _ = hello(c, client.WithAddress(dead...), client.WithRetries(3))
+	}
+	if n := attempts.Load(); n != 40 {
+		t.Fatalf("%d attempts without a budget, want 40", n)
+	}
+}

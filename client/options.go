@@ -61,6 +61,11 @@ type Options struct {
 	PoolCloseTimeout time.Duration
 	// MaxMsgSize is the largest reply body accepted (default 4 MiB).
 	MaxMsgSize int64
+	// RetryBudgetRatio is the share of calls that may be retried (default 0.2), on top
+	// of RetryBudgetPerSecond retries a second (default 10). A negative ratio turns the
+	// budget off.
+	RetryBudgetRatio     float64
+	RetryBudgetPerSecond float64
 }
 
 // CallOptions configure one call.
@@ -145,10 +150,12 @@ func NewOptions(options ...Option) Options {
 			ConnectionTimeout: DefaultConnectionTimeout,
 			DialTimeout:       DefaultDialTimeout,
 		},
-		PoolSize:         DefaultPoolSize,
-		PoolTTL:          DefaultPoolTTL,
-		PoolCloseTimeout: DefaultPoolCloseTimeout,
-		MaxMsgSize:       DefaultMaxMsgSize,
+		PoolSize:             DefaultPoolSize,
+		PoolTTL:              DefaultPoolTTL,
+		PoolCloseTimeout:     DefaultPoolCloseTimeout,
+		MaxMsgSize:           DefaultMaxMsgSize,
+		RetryBudgetRatio:     DefaultRetryBudgetRatio,
+		RetryBudgetPerSecond: DefaultRetryBudgetPerSecond,
 	}
 	for _, f := range options {
 		f(&o)
@@ -274,6 +281,15 @@ func WithRouter(r Router) Option { return func(o *Options) { o.Router = r } }
 
 // WithLogger sets the client's logger.
 func WithLogger(l logger.Logger) Option { return func(o *Options) { o.Logger = l } }
+
+// RetryBudget caps retries at ratio of the calls plus perSecond a second; a negative
+// ratio turns the cap off.
+func RetryBudget(ratio, perSecond float64) Option {
+	return func(o *Options) {
+		o.RetryBudgetRatio = ratio
+		o.RetryBudgetPerSecond = perSecond
+	}
+}
 
 // MaxMsgSize sets the largest reply body accepted.
 func MaxMsgSize(n int64) Option { return func(o *Options) { o.MaxMsgSize = n } }

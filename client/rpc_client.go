@@ -45,11 +45,14 @@ type rpcClient struct {
 	connMu    sync.Mutex
 	connected broker.Broker // the broker Publish has connected
 
+	budget *budget // nil: no retry budget
+
 }
 
 func newRPCClient(opts ...Option) Client {
 	c := &rpcClient{opts: NewOptions(opts...)}
 	c.setSelector()
+	c.setBudget()
 	var out Client = c
 	for i := len(c.opts.Wrappers) - 1; i >= 0; i-- {
 		out = c.opts.Wrappers[i](out)
@@ -85,7 +88,21 @@ func (c *rpcClient) Init(opts ...Option) error {
 	if c.opts.Registry != oldReg || c.opts.Selector != oldSel {
 		c.setSelector()
 	}
+	c.setBudget()
 	return nil
+}
+
+// setBudget makes the retry budget of the options. Called with mu held or before the
+// client is shared.
+func (c *rpcClient) setBudget() {
+	if c.opts.RetryBudgetRatio < 0 {
+		c.budget = nil
+		return
+	}
+	if b := c.budget; b != nil && b.ratio == c.opts.RetryBudgetRatio && b.perSecond == c.opts.RetryBudgetPerSecond {
+		return
+	}
+	c.budget = newBudget(c.opts.RetryBudgetRatio, c.opts.RetryBudgetPerSecond)
 }
 
 func (c *rpcClient) Options() Options {
@@ -119,7 +136,7 @@ func (c *rpcClient) NewRequest(service, endpoint string, req interface{}, reqOpt
 func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts ...CallOption) error {
 	c.mu.RLock()
 	copts := c.opts.CallOptions
-	sel := c.sel
+	sel, budget := c.sel, c.budget
 	c.mu.RUnlock()
 	for _, o := range opts {
 		o(&copts)
@@ -127,6 +144,7 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	budget.call()
 	if _, ok := ctx.Deadline(); !ok || copts.requestTimeoutSet {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, copts.RequestTimeout)
@@ -191,8 +209,11 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 		if rerr != nil {
 			return rerr
 		}
-		if !retry {
+		if !retry || attempt == copts.Retries {
 			return err
+		}
+		if !budget.retry() {
+			return err // the retry budget is spent: a failing backend gets no extra load
 		}
 	}
 	return lastErr
