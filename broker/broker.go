@@ -52,4 +52,8 @@ var (
 	ErrNotConnected = errors.New("broker: not connected")
 	// ErrMissingTopic is returned for an empty topic.
 	ErrMissingTopic = errors.New("broker: missing topic")
+	// ErrMissingHandler is returned by Subscribe for a nil Handler.
+	ErrMissingHandler = errors.New("broker: missing handler")
+	// ErrConnected is returned by Init while the broker is connected: Disconnect first.
+	ErrConnected = errors.New("broker: cannot Init while connected")
 )

@@ -5,8 +5,10 @@ import (
 	"time"
 )
 
-// Retry budget defaults: retries may add at most 20 % to the calls a client makes, plus
-// 10 retries a second, so that a failing backend does not get multiplied traffic.
+// Retry budget defaults: retries of requests that reached a backend may add at most 20 %
+// to the calls a client makes, plus 10 retries a second, so that a failing backend does
+// not get multiplied traffic. Retries of requests that never left (a refused connection)
+// cost no backend anything and are not counted.
 var (
 	DefaultRetryBudgetRatio     = 0.2
 	DefaultRetryBudgetPerSecond = 10.0

@@ -250,38 +250,44 @@ func TestSelectOptionFilters(t *testing.T) {
 	}
 }
 
-// TestB8RetryBudget: against a backend that refuses every call, retries stay within the
-// budget: at most 20 % more attempts than calls, plus 10 a second (and the burst the
-// budget starts with).
+// TestB8RetryBudget: against a backend that fails every call with 503, idempotent calls
+// are retried only within the budget: at most 20 % more attempts than calls, plus 10 a
+// second (and the burst the budget starts with).
 func TestB8RetryBudget(t *testing.T) {
-	dead := []string{testutil.FreeAddr(t), testutil.FreeAddr(t)}
-	var attempts atomic.Int64
-	count := func(next client.CallFunc) client.CallFunc {
-		return func(ctx context.Context, node *registry.Node, req client.Request, rsp interface{}, opts client.CallOptions) error {
-			attempts.Add(1)
-			return next(ctx, node, req, rsp, opts)
-		}
+	reg := registry.NewMemoryRegistry()
+	srv := testutil.NewServer(t, reg, "failing", nil)
+	var handled atomic.Int64
+	if err := server.HandleFunc(srv, "Greeter.Hello", func(ctx context.Context, in *testproto.Request, out *testproto.Response) error {
+		handled.Add(1)
+		return errors.ServiceUnavailable("failing", "down")
+	}); err != nil {
+		t.Fatal(err)
 	}
-	c := testutil.NewClient(t, registry.NewMemoryRegistry(), client.WrapCall(count), client.Backoff(func(context.Context, client.Request, int) (time.Duration, error) { return 0, nil }))
+	noWait := client.Backoff(func(context.Context, client.Request, int) (time.Duration, error) { return 0, nil })
+	c := testutil.NewClient(t, reg, noWait)
+	call := func(c client.Client, opts ...client.CallOption) error {
+		var rsp testproto.Response
+		return c.Call(context.Background(), c.NewRequest("failing", "Greeter.Hello", &testproto.Request{}), &rsp, append(opts, client.WithIdempotent())...)
+	}
 	start := time.Now()
-	calls := 2000
+	calls := 1000
 	for i := 0; i < calls; i++ {
-		if _, err := hello(c, client.WithAddress(dead...)); err == nil {
-			t.Fatal("a call to a dead backend succeeded")
+		if errors.Code(call(c)) != 503 {
+			t.Fatal("want 503")
 		}
 	}
 	elapsed := time.Since(start).Seconds()
 	limit := float64(calls)*1.2 + 10*elapsed + 20
-	if n := float64(attempts.Load()); n > limit {
-		t.Fatalf("%.0f attempts for %d calls in %.1fs, budget allows %.0f", n, calls, elapsed, limit)
+	if n := float64(handled.Load()); n > limit {
+		t.Fatalf("%.0f attempts for %d calls in %.1fs, the budget allows %.0f", n, calls, elapsed, limit)
 	}
 	// without a budget every call is retried to the end
-	attempts.Store(0)
-	c = testutil.NewClient(t, registry.NewMemoryRegistry(), client.WrapCall(count), client.RetryBudget(-1, 0), client.Backoff(func(context.Context, client.Request, int) (time.Duration, error) { return 0, nil }))
+	handled.Store(0)
+	c = testutil.NewClient(t, reg, noWait, client.RetryBudget(-1, 0))
 	for i := 0; i < 10; i++ {
-		_, _ = hello(c, client.WithAddress(dead...), client.WithRetries(3))
+		_ = call(c, client.WithRetries(3))
 	}
-	if n := attempts.Load(); n != 40 {
+	if n := handled.Load(); n != 40 {
 		t.Fatalf("%d attempts without a budget, want 40", n)
 	}
 }

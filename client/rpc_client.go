@@ -212,8 +212,10 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 		if !retry || attempt == copts.Retries {
 			return err
 		}
-		if !budget.retry() {
-			return err // the retry budget is spent: a failing backend gets no extra load
+		// A request that never left costs no backend anything; any other retry is paid
+		// from the budget, so that a failing backend gets no multiplied traffic.
+		if !transport.IsNotSent(err) && !budget.retry() {
+			return err
 		}
 	}
 	return lastErr
