@@ -76,11 +76,25 @@ func NewMemoryRegistry(opts ...Option) Registry {
 	return m
 }
 
+// Init applies opts; services given with Services are registered (again).
 func (m *memoryRegistry) Init(opts ...Option) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, o := range opts {
 		o(&m.opts)
+	}
+	ctx := m.opts.Context
+	m.mu.Unlock()
+	if ctx == nil {
+		return nil
+	}
+	if pre, ok := ctx.Value(servicesKey{}).(map[string][]*Service); ok {
+		for _, list := range pre {
+			for _, s := range list {
+				if err := m.Register(s); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -194,6 +208,7 @@ func (m *memoryRegistry) Deregister(s *Service, opts ...DeregisterOption) error 
 		}
 	}
 	m.pruneLocked(ms)
+	m.armLocked()
 	if len(removed.Nodes) > 0 {
 		m.notifyLocked([]*Result{{Action: "delete", Service: removed}})
 	}
@@ -319,7 +334,10 @@ func (m *memoryRegistry) Watch(opts ...WatchOption) (Watcher, error) {
 	m.watchers[w] = struct{}{}
 	m.mu.Unlock()
 	if o.Context != nil && o.Context.Done() != nil {
-		w.stopCtx = context.AfterFunc(o.Context, w.Stop)
+		stop := context.AfterFunc(o.Context, w.Stop)
+		w.mu.Lock()
+		w.stopCtx = stop // under w.mu: the AfterFunc may already be running Stop
+		w.mu.Unlock()
 	}
 	return w, nil
 }
@@ -330,7 +348,9 @@ func (m *memoryRegistry) notifyLocked(events []*Result) {
 		return
 	}
 	for w := range m.watchers {
-		w.push(events)
+		if !w.push(events) {
+			delete(m.watchers, w) // ended by overflow: nothing more to tell it
+		}
 	}
 }
 
@@ -347,11 +367,13 @@ type memWatcher struct {
 	stopped bool
 }
 
-func (w *memWatcher) push(events []*Result) {
+// push queues the results that concern the watcher; it reports false when the watcher
+// has ended (overflowed or stopped).
+func (w *memWatcher) push(events []*Result) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err != nil {
-		return
+	if w.err != nil || w.stopped {
+		return false
 	}
 	for _, e := range events {
 		if w.service != "" && e.Service.Name != w.service {
@@ -368,6 +390,7 @@ func (w *memWatcher) push(events []*Result) {
 	case w.wake <- struct{}{}:
 	default:
 	}
+	return w.err == nil
 }
 
 // Next returns the next result, waiting for one; after Stop it returns ErrWatcherStopped.
@@ -406,13 +429,15 @@ func (w *memWatcher) Stop() {
 		return
 	}
 	w.stopped = true
+	w.queue = nil
 	close(w.done)
+	stopCtx := w.stopCtx
 	w.mu.Unlock()
 	w.reg.mu.Lock()
 	delete(w.reg.watchers, w)
 	w.reg.mu.Unlock()
-	if w.stopCtx != nil {
-		w.stopCtx()
+	if stopCtx != nil {
+		stopCtx()
 	}
 }
 

@@ -122,9 +122,10 @@ func TestTTLExpiry(t *testing.T) {
 
 func TestRenewalKeepsNode(t *testing.T) {
 	r := registry.NewMemoryRegistry()
-	for i := 0; i < 5; i++ {
-		_ = r.Register(svc("x", "1", "a"), registry.RegisterTTL(150*time.Millisecond))
-		time.Sleep(60 * time.Millisecond) // renewal interval, not synchronisation
+	// six renewals 100 ms apart outlive the 300 ms TTL, with 200 ms to spare
+	for i := 0; i < 6; i++ {
+		_ = r.Register(svc("x", "1", "a"), registry.RegisterTTL(300*time.Millisecond))
+		time.Sleep(100 * time.Millisecond) // renewal interval, not synchronisation
 	}
 	if _, err := r.GetService("x"); err != nil {
 		t.Fatal("a renewed node expired")
@@ -204,4 +205,144 @@ func ExampleNewMemoryRegistry() {
 	services, _ := r.GetService("greeter")
 	fmt.Println(services[0].Nodes[0].Address)
 	// Output: 127.0.0.1:8080
+}
+
+// TestWatchContextAlreadyDone: a watch whose context has already ended is stopped, with
+// no race between the context's stop and Watch returning.
+func TestWatchContextAlreadyDone(t *testing.T) {
+	r := registry.NewMemoryRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := 0; i < 100; i++ {
+		w, err := r.Watch(registry.WatchContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Next(); !errors.Is(err, registry.ErrWatcherStopped) {
+			t.Fatalf("got %v", err)
+		}
+		w.Stop()
+	}
+}
+
+// TestDeregisterBeforeExpiry: a node deregistered before its TTL ends is deleted once;
+// its expiry reports nothing more.
+func TestDeregisterBeforeExpiry(t *testing.T) {
+	r := registry.NewMemoryRegistry()
+	w, _ := r.Watch(registry.WatchService("x"))
+	defer w.Stop()
+	_ = r.Register(svc("x", "1", "a"), registry.RegisterTTL(50*time.Millisecond))
+	_ = r.Register(svc("x", "1", "b"), registry.RegisterTTL(100*time.Millisecond))
+	next(t, w)
+	next(t, w)
+	_ = r.Deregister(svc("x", "1", "a"))
+	if ev := next(t, w); ev.Action != "delete" || len(ev.Service.Nodes) != 1 || ev.Service.Nodes[0].Id != "a" {
+		t.Fatalf("%+v", ev)
+	}
+	// the next event is b's expiry, not a second delete of a
+	if ev := next(t, w); ev.Action != "delete" || len(ev.Service.Nodes) != 1 || ev.Service.Nodes[0].Id != "b" {
+		t.Fatalf("%+v", ev.Service.Nodes)
+	}
+	if _, err := r.GetService("x"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestExpiredNodeHiddenOnRead: an expired node is gone from lookups at once, whether or
+// not the expiry timer has fired yet.
+func TestExpiredNodeHiddenOnRead(t *testing.T) {
+	r := registry.NewMemoryRegistry()
+	_ = r.Register(svc("x", "1", "a"), registry.RegisterTTL(time.Millisecond))
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		_, err := r.GetService("x")
+		if errors.Is(err, registry.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not expire")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if list, _ := r.ListServices(); len(list) != 0 {
+		t.Fatalf("%+v", list)
+	}
+}
+
+func TestUnchangedReregisterIsQuiet(t *testing.T) {
+	r := registry.NewMemoryRegistry()
+	w, _ := r.Watch()
+	defer w.Stop()
+	_ = r.Register(svc("x", "1", "a"))
+	_ = r.Register(svc("x", "1", "a")) // same: no event
+	_ = r.Register(svc("y", "1", "a"))
+	if ev := next(t, w); ev.Service.Name != "x" || ev.Action != "create" {
+		t.Fatalf("%+v", ev)
+	}
+	if ev := next(t, w); ev.Service.Name != "y" {
+		t.Fatalf("an unchanged re-registration was reported: %s %s", ev.Action, ev.Service.Name)
+	}
+}
+
+func TestWatchEventsAreCopies(t *testing.T) {
+	r := registry.NewMemoryRegistry()
+	w1, _ := r.Watch()
+	defer w1.Stop()
+	w2, _ := r.Watch()
+	defer w2.Stop()
+	_ = r.Register(svc("x", "1", "a"))
+	ev := next(t, w1)
+	ev.Service.Nodes[0].Metadata["n"] = "mutated"
+	if ev2 := next(t, w2); ev2.Service.Nodes[0].Metadata["n"] != "a" {
+		t.Fatal("watchers share results")
+	}
+	if got, _ := r.GetService("x"); got[0].Nodes[0].Metadata["n"] != "a" {
+		t.Fatal("a watcher changed the registry")
+	}
+}
+
+func TestInitPreload(t *testing.T) {
+	r := registry.NewMemoryRegistry()
+	if err := r.Init(registry.Services(map[string][]*registry.Service{"x": {svc("x", "1", "a")}})); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.GetService("x"); err != nil || got[0].Nodes[0].Id != "a" {
+		t.Fatal(err)
+	}
+}
+
+func TestCopy(t *testing.T) {
+	s := svc("x", "1", "a")
+	s.Endpoints[0].Request = &registry.Value{Name: "req", Values: []*registry.Value{{Name: "f", Type: "string"}}}
+	c := registry.Copy([]*registry.Service{s})[0]
+	c.Nodes[0].Metadata["n"] = "changed"
+	c.Endpoints[0].Metadata["k"] = "changed"
+	c.Endpoints[0].Request.Values[0].Name = "changed"
+	if s.Nodes[0].Metadata["n"] != "a" || s.Endpoints[0].Metadata["k"] != "v" || s.Endpoints[0].Request.Values[0].Name != "f" {
+		t.Fatal("the copy shares state with the original")
+	}
+	if registry.CopyService(nil) != nil {
+		t.Fatal("copy of nil")
+	}
+}
+
+func TestOverflowedWatcherDoesNotHoldOthersBack(t *testing.T) {
+	r := registry.NewMemoryRegistry()
+	slow, _ := r.Watch()
+	defer slow.Stop()
+	fast, _ := r.Watch()
+	defer fast.Stop()
+	for i := 0; i < 2000; i++ {
+		_ = r.Register(svc(fmt.Sprint("s", i), "1", "a"))
+		if ev := next(t, fast); ev.Service.Name != fmt.Sprint("s", i) {
+			t.Fatalf("event %d for %s", i, ev.Service.Name)
+		}
+	}
+	if _, err := slow.Next(); !errors.Is(err, registry.ErrWatcherOverflow) {
+		t.Fatalf("got %v", err)
+	}
+	slow.Stop()
+	if _, err := slow.Next(); !errors.Is(err, registry.ErrWatcherStopped) {
+		t.Fatalf("after Stop: %v", err)
+	}
 }

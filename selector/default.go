@@ -82,8 +82,14 @@ func (s *registrySelector) registry() (cache.Cache, Strategy) {
 // Select returns a Next over the nodes of service that pass the filters.
 func (s *registrySelector) Select(service string, opts ...SelectOption) (Next, error) {
 	var so SelectOptions
-	for _, o := range opts {
-		o(&so)
+	if len(opts) > 0 {
+		// Options are applied to a heap copy only when there are any: a plain Select
+		// then allocates nothing but its Next.
+		p := new(SelectOptions)
+		for _, o := range opts {
+			o(p)
+		}
+		so = *p
 	}
 	c, strategy := s.registry()
 	services, err := c.GetService(service)

@@ -4,6 +4,7 @@
 package cache
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -54,6 +55,7 @@ type entry struct {
 	services []*registry.Service // shared with callers: never modified in place
 	fetched  time.Time
 	failed   time.Time // last failed lookup
+	err      error     // its error, returned while there is nothing stale to serve
 	warned   bool      // a stale-serving warning was logged since the last success
 }
 
@@ -61,6 +63,9 @@ type lookup struct {
 	done chan struct{}
 	res  []*registry.Service
 	err  error
+	// changed is set (under cache.mu) when a watch result for the name arrives during
+	// the lookup: the answer may predate it, so it is stored as already expired.
+	changed bool
 }
 
 type cache struct {
@@ -138,7 +143,7 @@ func (c *cache) refresh(name string, now time.Time, opts []registry.GetOption) (
 		if s != nil {
 			return s, nil
 		}
-		return nil, registry.ErrNotFound
+		return nil, e.err
 	}
 	if l, ok := c.inflight[name]; ok {
 		c.mu.Unlock()
@@ -157,12 +162,12 @@ func (c *cache) refresh(name string, now time.Time, opts []registry.GetOption) (
 	switch {
 	case err == nil:
 		fetched := time.Now()
-		if !c.watchOK {
+		if !c.watchOK || l.changed {
 			fetched = time.Time{}
 		}
 		c.entries[name] = &entry{services: res, fetched: fetched}
 		l.res = res
-	case err == registry.ErrNotFound:
+	case errors.Is(err, registry.ErrNotFound):
 		delete(c.entries, name)
 		l.err = err
 	case e != nil && e.services != nil:
@@ -173,7 +178,7 @@ func (c *cache) refresh(name string, now time.Time, opts []registry.GetOption) (
 		}
 		l.res = e.services
 	default:
-		c.entries[name] = &entry{failed: time.Now()}
+		c.entries[name] = &entry{failed: time.Now(), err: err}
 		l.err = err
 	}
 	c.mu.Unlock()
@@ -269,6 +274,9 @@ func (c *cache) apply(r *registry.Result) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if l := c.inflight[r.Service.Name]; l != nil {
+		l.changed = true
+	}
 	e := c.entries[r.Service.Name]
 	if e == nil || e.services == nil {
 		return

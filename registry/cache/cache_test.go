@@ -206,3 +206,95 @@ func ExampleNew() {
 	fmt.Println(services[0].Nodes[0].Address)
 	// Output: 127.0.0.1:8080
 }
+
+// TestFailureWithNothingStale: with nothing cached, a failed lookup returns the registry's
+// error (not ErrNotFound), and the registry is not asked again before the retry interval.
+func TestFailureWithNothingStale(t *testing.T) {
+	f := &flaky{Registry: registry.NewMemoryRegistry()}
+	f.down.Store(true)
+	c := cache.New(f, cache.WithMinimumRetryInterval(time.Hour), cache.WithLogger(logger.NewLogger(logger.WithOutput(&syncBuf{}))))
+	defer c.Stop()
+	for i := 0; i < 10; i++ {
+		_, err := c.GetService("x")
+		if err == nil || errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("call %d: got %v, want the registry's error", i, err)
+		}
+	}
+	if n := f.lookups.Load(); n != 1 {
+		t.Fatalf("the registry was asked %d times within the retry interval", n)
+	}
+}
+
+// slowLookup returns a lookup's answer only when released, and reports each watch
+// result its watcher has handed over and the cache has finished with (the next Next).
+type slowLookup struct {
+	registry.Registry
+	looked  chan struct{}
+	release chan struct{}
+	applied chan struct{}
+}
+
+func (s *slowLookup) GetService(name string, opts ...registry.GetOption) ([]*registry.Service, error) {
+	res, err := s.Registry.GetService(name, opts...)
+	s.looked <- struct{}{}
+	<-s.release
+	return res, err
+}
+
+func (s *slowLookup) Watch(opts ...registry.WatchOption) (registry.Watcher, error) {
+	w, err := s.Registry.Watch(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &signalWatcher{Watcher: w, applied: s.applied}, nil
+}
+
+type signalWatcher struct {
+	registry.Watcher
+	applied chan struct{}
+	handed  bool
+}
+
+func (w *signalWatcher) Next() (*registry.Result, error) {
+	if w.handed {
+		// the cache asks for the next result only once it applied the last one
+		select {
+		case w.applied <- struct{}{}:
+		default:
+		}
+	}
+	r, err := w.Watcher.Next()
+	w.handed = err == nil
+	return r, err
+}
+
+// TestLookupRacingAWatchEvent: a change that arrives while a lookup is under way is not
+// hidden for a TTL by the lookup's older answer.
+func TestLookupRacingAWatchEvent(t *testing.T) {
+	mem := registry.NewMemoryRegistry()
+	_ = mem.Register(node("a"))
+	s := &slowLookup{Registry: mem, looked: make(chan struct{}, 1), release: make(chan struct{}), applied: make(chan struct{}, 1)}
+	c := cache.New(s)
+	defer c.Stop()
+	got := make(chan []*registry.Service, 1)
+	go func() {
+		res, _ := c.GetService("x")
+		got <- res
+	}()
+	<-s.looked // the answer (node a only) is taken
+	_ = mem.Register(node("b"))
+	select {
+	case <-s.applied:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch result was not applied")
+	}
+	close(s.release)
+	if res := <-got; len(res) != 1 || len(res[0].Nodes) != 1 {
+		t.Fatalf("first lookup: %+v", res)
+	}
+	// the next lookup must not trust the older answer (looked has room for its signal)
+	res, err := c.GetService("x")
+	if err != nil || len(res) != 1 || len(res[0].Nodes) != 2 {
+		t.Fatalf("after the change: %v %+v", err, res)
+	}
+}
