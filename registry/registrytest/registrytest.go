@@ -1,6 +1,6 @@
 // Package registrytest is the conformance suite every registry implementation passes:
 // register, re-register, deregister, versions and nodes, endpoints with metadata, TTL
-// expiry, watch events in order, and concurrent use.
+// expiry (seen by lookups and by a watcher), watch events in order, and concurrent use.
 //
 // A backend's test calls Run with a function that returns a fresh registry (or one whose
 // service names cannot clash with other tests: the suite names its services after the
@@ -207,13 +207,45 @@ func testEndpoints(t *testing.T, r registry.Registry, o Options) {
 func testTTLExpiry(t *testing.T, r registry.Registry, o Options) {
 	svc := name(t)
 	ttl := time.Second
-	_ = r.Register(service(svc, "1", "a"), registry.RegisterTTL(ttl))
-	_ = r.Register(service(svc, "1", "b"))
+	w, err := r.Watch(registry.WatchService(svc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	deleted := make(chan struct{})
+	go func() {
+		for {
+			res, err := w.Next()
+			if err != nil {
+				return
+			}
+			if res.Action != "delete" {
+				continue
+			}
+			for _, n := range res.Service.Nodes {
+				if n.Id == "a" {
+					close(deleted)
+					return
+				}
+			}
+		}
+	}()
+	if err := r.Register(service(svc, "1", "a"), registry.RegisterTTL(ttl)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(service(svc, "1", "b")); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, r, svc, "1:a,1:b", o.Settle)
 	start := time.Now()
 	eventually(t, r, svc, "1:b", ttl+o.Settle)
 	if d := time.Since(start); d > ttl+o.Settle {
 		t.Fatalf("expired after %s", d)
+	}
+	select {
+	case <-deleted:
+	case <-time.After(o.Settle):
+		t.Fatal("the watcher saw no delete of the expired node")
 	}
 	_ = r.Deregister(service(svc, "1", "b"))
 }
