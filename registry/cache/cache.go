@@ -64,7 +64,8 @@ type lookup struct {
 	res  []*registry.Service
 	err  error
 	// changed is set (under cache.mu) when a watch result for the name arrives during
-	// the lookup: the answer may predate it, so it is stored as already expired.
+	// the lookup, or the watch stops or starts again: the answer may predate a change it
+	// will never be told of, so it is stored as already expired.
 	changed bool
 }
 
@@ -257,12 +258,16 @@ func (c *cache) watch(w registry.Watcher) {
 }
 
 // setWatchOK records whether a watch runs and expires every entry: those looked up
-// before a new watch began may have missed changes.
+// before a new watch began may have missed changes. So may the answers of lookups under
+// way, which are stored expired.
 func (c *cache) setWatchOK(ok bool) {
 	c.mu.Lock()
 	c.watchOK = ok
 	for _, e := range c.entries {
 		e.fetched = time.Time{}
+	}
+	for _, l := range c.inflight {
+		l.changed = true
 	}
 	c.mu.Unlock()
 }
@@ -314,7 +319,12 @@ func (c *cache) apply(r *registry.Result) {
 		return
 	}
 	e.services = next
-	e.fetched = time.Now()
+	// A fresh entry plus every result since is the registry's state: it stays fresh. An
+	// expired one may lack results that arrived before it was stored, so it stays expired
+	// and the next lookup asks the registry.
+	if now := time.Now(); now.Sub(e.fetched) < c.opts.TTL {
+		e.fetched = now
+	}
 }
 
 func removeNodes(have, gone []*registry.Node) []*registry.Node {
