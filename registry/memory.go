@@ -14,13 +14,6 @@ import (
 // mDNS lands. Constructing it starts nothing.
 var DefaultRegistry Registry = NewMemoryRegistry()
 
-// ErrWatcherOverflow ends a watcher that fell too far behind; its owner should list the
-// services again and start a new watch.
-var ErrWatcherOverflow = errors.New("registry: watcher fell behind and was stopped")
-
-// watcherQueue is how many results a watcher may have pending before it is ended.
-const watcherQueue = 1024
-
 type servicesKey struct{}
 
 // Services preloads a memory registry with services, by name.
@@ -52,7 +45,7 @@ type memoryRegistry struct {
 	mu       sync.Mutex
 	opts     Options
 	services map[string]map[string]*memService // name, version
-	watchers map[*memWatcher]struct{}
+	watchers map[*queueWatcher]struct{}
 	timer    *time.Timer
 	timerAt  time.Time
 }
@@ -64,7 +57,7 @@ func NewMemoryRegistry(opts ...Option) Registry {
 	m := &memoryRegistry{
 		opts:     *NewOptions(opts...),
 		services: make(map[string]map[string]*memService),
-		watchers: make(map[*memWatcher]struct{}),
+		watchers: make(map[*queueWatcher]struct{}),
 	}
 	if pre, ok := m.opts.Context.Value(servicesKey{}).(map[string][]*Service); ok {
 		for _, list := range pre {
@@ -329,16 +322,15 @@ func (m *memoryRegistry) Watch(opts ...WatchOption) (Watcher, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	w := &memWatcher{service: o.Service, reg: m, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := newQueueWatcher(o, func(w *queueWatcher) {
+		m.mu.Lock()
+		delete(m.watchers, w)
+		m.mu.Unlock()
+	})
 	m.mu.Lock()
 	m.watchers[w] = struct{}{}
 	m.mu.Unlock()
-	if o.Context != nil && o.Context.Done() != nil {
-		stop := context.AfterFunc(o.Context, w.Stop)
-		w.mu.Lock()
-		w.stopCtx = stop // under w.mu: the AfterFunc may already be running Stop
-		w.mu.Unlock()
-	}
+	w.stopWith(o.Context)
 	return w, nil
 }
 
@@ -351,93 +343,6 @@ func (m *memoryRegistry) notifyLocked(events []*Result) {
 		if !w.push(events) {
 			delete(m.watchers, w) // ended by overflow: nothing more to tell it
 		}
-	}
-}
-
-type memWatcher struct {
-	service string
-	reg     *memoryRegistry
-	stopCtx func() bool
-
-	mu      sync.Mutex
-	queue   []*Result
-	err     error
-	wake    chan struct{}
-	done    chan struct{}
-	stopped bool
-}
-
-// push queues the results that concern the watcher; it reports false when the watcher
-// has ended (overflowed or stopped).
-func (w *memWatcher) push(events []*Result) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil || w.stopped {
-		return false
-	}
-	for _, e := range events {
-		if w.service != "" && e.Service.Name != w.service {
-			continue
-		}
-		if len(w.queue) >= watcherQueue {
-			w.err = ErrWatcherOverflow
-			w.queue = nil
-			break
-		}
-		w.queue = append(w.queue, &Result{Action: e.Action, Service: CopyService(e.Service)})
-	}
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-	return w.err == nil
-}
-
-// Next returns the next result, waiting for one; after Stop it returns ErrWatcherStopped.
-func (w *memWatcher) Next() (*Result, error) {
-	for {
-		w.mu.Lock()
-		if w.stopped {
-			w.mu.Unlock()
-			return nil, ErrWatcherStopped
-		}
-		if len(w.queue) > 0 {
-			r := w.queue[0]
-			w.queue[0] = nil
-			w.queue = w.queue[1:]
-			w.mu.Unlock()
-			return r, nil
-		}
-		if w.err != nil {
-			err := w.err
-			w.mu.Unlock()
-			return nil, err
-		}
-		w.mu.Unlock()
-		select {
-		case <-w.wake:
-		case <-w.done:
-		}
-	}
-}
-
-// Stop ends the watcher; it is idempotent.
-func (w *memWatcher) Stop() {
-	w.mu.Lock()
-	if w.stopped {
-		w.mu.Unlock()
-		return
-	}
-	w.stopped = true
-	w.queue = nil
-	close(w.done)
-	stopCtx := w.stopCtx
-	w.mu.Unlock()
-	w.reg.mu.Lock()
-	delete(w.reg.watchers, w)
-	w.reg.mu.Unlock()
-	if stopCtx != nil {
-		stopCtx()
 	}
 }
 
