@@ -137,53 +137,6 @@ func TestConcurrentMissesCollapse(t *testing.T) {
 	}
 }
 
-// TestD5CacheUnderChurn: nodes come and go while readers look up and watch.
-func TestD5CacheUnderChurn(t *testing.T) {
-	r := registry.NewMemoryRegistry()
-	c := cache.New(r)
-	defer c.Stop()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := 0; i < 10; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			s := node(fmt.Sprint("n", i))
-			for {
-				select {
-				case <-stop:
-					_ = r.Register(s)
-					return
-				default:
-				}
-				_ = r.Register(s, registry.RegisterTTL(time.Second))
-				_ = r.Deregister(s)
-			}
-		}(i)
-	}
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_, _ = c.GetService("x")
-			}
-		}()
-	}
-	time.Sleep(500 * time.Millisecond) // churn duration
-	close(stop)
-	wg.Wait()
-	testutil.Eventually(t, time.Second+cache.DefaultTTL, func() bool {
-		got, err := c.GetService("x")
-		return err == nil && len(got) == 1 && len(got[0].Nodes) == 10
-	}, "the cache converges on the 10 live nodes")
-}
-
 func BenchmarkGetServiceCached(b *testing.B) {
 	r := registry.NewMemoryRegistry()
 	_ = r.Register(node("a"))
