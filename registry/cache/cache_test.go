@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,29 +93,104 @@ func TestServesFromMemoryAndStaleWhenDown(t *testing.T) {
 	}
 }
 
+// TestWatchKeepsEntriesFresh: create, update and delete results, and the delete the
+// memory registry emits when a registration's TTL runs out, reach the cached entry with
+// no lookup beyond the first.
 func TestWatchKeepsEntriesFresh(t *testing.T) {
-	r := registry.NewMemoryRegistry()
-	_ = r.Register(node("a"))
-	c := cache.New(r)
+	f := &flaky{Registry: registry.NewMemoryRegistry()}
+	_ = f.Register(node("a"))
+	c := cache.New(f)
 	defer c.Stop()
 	if _, err := c.GetService("x"); err != nil {
 		t.Fatal(err)
 	}
-	_ = r.Register(node("b"))
-	testutil.Eventually(t, 2*time.Second, func() bool {
-		got, _ := c.GetService("x")
-		return len(got) == 1 && len(got[0].Nodes) == 2
-	}, "the new node appears")
-	_ = r.Deregister(node("a"))
-	testutil.Eventually(t, 2*time.Second, func() bool {
-		got, _ := c.GetService("x")
-		return len(got) == 1 && len(got[0].Nodes) == 1 && got[0].Nodes[0].Id == "b"
-	}, "the deregistered node disappears")
-	_ = r.Deregister(node("b"))
+	moved := node("a")
+	moved.Nodes[0].Address = "a2"
+	for _, step := range []struct {
+		name   string
+		change func() error
+		want   string
+	}{
+		{"create", func() error { return f.Register(node("b")) }, "[1/a@a 1/b@b]"},
+		{"update", func() error { return f.Register(moved) }, "[1/a@a2 1/b@b]"},
+		{"delete", func() error { return f.Deregister(node("b")) }, "[1/a@a2]"},
+		{"create with a TTL", func() error { return f.Register(node("c"), registry.RegisterTTL(100*time.Millisecond)) }, "[1/a@a2 1/c@c]"},
+		{"TTL expiry", func() error { return nil }, "[1/a@a2]"},
+	} {
+		if err := step.change(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		testutil.Eventually(t, 2*time.Second, func() bool {
+			got, err := c.GetService("x")
+			return err == nil && sortedIDs(got) == step.want
+		}, step.name+" reaches the cache")
+	}
+	if n := f.lookups.Load(); n != 1 {
+		t.Fatalf("%d registry lookups, want 1: results should have kept the entry fresh", n)
+	}
+	_ = f.Deregister(moved)
 	testutil.Eventually(t, 2*time.Second, func() bool {
 		_, err := c.GetService("x")
 		return errors.Is(err, registry.ErrNotFound)
 	}, "the service disappears")
+}
+
+// sortedIDs is ids with the nodes sorted by id.
+func sortedIDs(services []*registry.Service) string {
+	var all []*registry.Node
+	for _, s := range services {
+		for _, n := range s.Nodes {
+			all = append(all, &registry.Node{Id: s.Version + "/" + n.Id, Address: n.Address})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Id < all[j].Id })
+	parts := make([]string, len(all))
+	for i, n := range all {
+		parts[i] = n.Id + "@" + n.Address
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// TestOneWarningPerOutage: the stale-serving warning is logged once per outage, again
+// for a new outage after the registry answered.
+func TestOneWarningPerOutage(t *testing.T) {
+	f := &flaky{Registry: registry.NewMemoryRegistry()}
+	_ = f.Register(node("a"))
+	var logs syncBuf
+	c := cache.New(f, cache.WithTTL(20*time.Millisecond), cache.WithMinimumRetryInterval(20*time.Millisecond),
+		cache.WithLogger(logger.NewLogger(logger.WithOutput(&logs))))
+	defer c.Stop()
+	warnings := func() int { return strings.Count(logs.String(), "serving cached nodes") }
+	if _, err := c.GetService("x"); err != nil {
+		t.Fatal(err)
+	}
+	for outage := 1; outage <= 2; outage++ {
+		f.down.Store(true)
+		testutil.Eventually(t, 2*time.Second, func() bool {
+			got, err := c.GetService("x")
+			if err != nil || len(got) != 1 || got[0].Nodes[0].Id != "a" {
+				t.Fatalf("outage %d: got %v %s, want the stale node a", outage, err, ids(got))
+			}
+			return warnings() == outage
+		}, "a warning for the outage")
+		before := f.lookups.Load()
+		for i := 0; i < 3; i++ { // a few retry intervals
+			after := f.lookups.Load()
+			testutil.Eventually(t, 2*time.Second, func() bool {
+				_, _ = c.GetService("x")
+				return f.lookups.Load() > after
+			}, "the registry asked again after the retry interval")
+		}
+		if n := warnings(); n != outage {
+			t.Fatalf("outage %d: %d warnings after %d more failed lookups, want %d", outage, n, f.lookups.Load()-before, outage)
+		}
+		f.down.Store(false)
+		up := f.lookups.Load()
+		testutil.Eventually(t, 2*time.Second, func() bool {
+			_, _ = c.GetService("x")
+			return f.lookups.Load() > up
+		}, "a lookup that succeeds")
+	}
 }
 
 func TestConcurrentMissesCollapse(t *testing.T) {
@@ -137,17 +214,48 @@ func TestConcurrentMissesCollapse(t *testing.T) {
 	}
 }
 
-func BenchmarkGetServiceCached(b *testing.B) {
+// warmCache returns a cache over a memory registry holding service x with three nodes,
+// already looked up once.
+func warmCache(b *testing.B) cache.Cache {
 	r := registry.NewMemoryRegistry()
-	_ = r.Register(node("a"))
+	for _, id := range []string{"a", "b", "c"} {
+		_ = r.Register(node(id))
+	}
 	c := cache.New(r)
-	defer c.Stop()
-	_, _ = c.GetService("x")
+	b.Cleanup(c.Stop)
+	if got, err := c.GetService("x"); err != nil || len(got[0].Nodes) != 3 {
+		b.Fatalf("warm-up: %v %v", got, err)
+	}
+	return c
+}
+
+// BenchmarkCachedLookup is GetService of a warm entry: the hit path of every Select.
+// Target (issue 4): no allocation, well under 1 µs.
+func BenchmarkCachedLookup(b *testing.B) {
+	c := warmCache(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		_, _ = c.GetService("x")
+		if _, err := c.GetService("x"); err != nil {
+			b.Fatal(err)
+		}
 	}
+}
+
+// BenchmarkCachedLookupParallel is BenchmarkCachedLookup from GOMAXPROCS goroutines at
+// once: readers must not contend.
+func BenchmarkCachedLookupParallel(b *testing.B) {
+	c := warmCache(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.GetService("x"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 func ExampleNew() {
