@@ -1,6 +1,10 @@
 // Package cache is a caching layer in front of any registry: lookups are served from
 // memory, kept fresh by watching the registry, expired after a TTL, and served stale
-// (with one logged warning) while the registry is unreachable.
+// (with one logged warning per outage) while the registry is unreachable.
+//
+// An entry is trusted only while the cache's watch of the registry runs: when the watch
+// fails, every entry is looked up again until a new watch runs. Concurrent misses of one
+// service share one lookup.
 package cache
 
 import (
@@ -13,15 +17,20 @@ import (
 )
 
 var (
-	// DefaultTTL is how long a looked-up service is served from memory before it is
-	// looked up again (watch events keep it fresh meanwhile).
+	// DefaultTTL (one minute) is the TTL of caches made without WithTTL: how long a
+	// looked-up service is trusted while no watch result arrives for it. Watch results
+	// keep it fresh meanwhile.
 	DefaultTTL = time.Minute
-	// DefaultMinimumRetryInterval is how long to wait after a failed lookup before asking
-	// the registry again for the same service.
+	// DefaultMinimumRetryInterval (5 s) is the retry interval of caches made without
+	// WithMinimumRetryInterval: how long to wait after a failed lookup before asking the
+	// registry again for the same service.
 	DefaultMinimumRetryInterval = 5 * time.Second
 )
 
-// Cache is a registry with a cache in front. Stop ends its watch.
+// Cache is a registry with a cache in front: GetService answers from memory when it
+// can; Register, Deregister, ListServices and Watch go to the registry. The services
+// GetService returns are shared with other callers: treat them as read-only. A Cache
+// is safe for concurrent use; Stop ends its watch.
 type Cache interface {
 	registry.Registry
 	// Stop stops watching the registry and waits for the watch to end. Idempotent.
@@ -30,23 +39,29 @@ type Cache interface {
 
 // Options configure a Cache.
 type Options struct {
+	// Logger receives the warning logged when stale entries are served. Default
+	// logger.DefaultLogger.
 	Logger logger.Logger
-	// TTL is how long entries are served before a new lookup. Default DefaultTTL.
+	// TTL is how long an entry is trusted without a watch result before a new lookup.
+	// Default DefaultTTL; zero or less also means DefaultTTL.
 	TTL time.Duration
-	// MinimumRetryInterval is the least time between failed lookups of one service.
+	// MinimumRetryInterval is the least time between failed lookups of one service;
+	// meanwhile the stale entry (or the last error) is returned. Default
+	// DefaultMinimumRetryInterval; zero or less retries on every call.
 	MinimumRetryInterval time.Duration
 }
 
 // Option sets a field of Options.
 type Option func(*Options)
 
-// WithTTL sets the entry TTL.
+// WithTTL sets Options.TTL, the entry TTL (default DefaultTTL).
 func WithTTL(t time.Duration) Option { return func(o *Options) { o.TTL = t } }
 
-// WithLogger sets the logger.
+// WithLogger sets Options.Logger (default logger.DefaultLogger).
 func WithLogger(l logger.Logger) Option { return func(o *Options) { o.Logger = l } }
 
-// WithMinimumRetryInterval sets the least time between failed lookups of one service.
+// WithMinimumRetryInterval sets Options.MinimumRetryInterval, the least time between
+// failed lookups of one service (default DefaultMinimumRetryInterval).
 func WithMinimumRetryInterval(d time.Duration) Option {
 	return func(o *Options) { o.MinimumRetryInterval = d }
 }
@@ -87,7 +102,8 @@ type cache struct {
 	watchOK bool
 }
 
-// New returns a cache in front of r. It starts watching r on the first lookup.
+// New returns a cache in front of r. It starts nothing until the first lookup, which
+// starts a watch of r that runs until Stop.
 func New(r registry.Registry, opts ...Option) Cache {
 	o := Options{TTL: DefaultTTL, MinimumRetryInterval: DefaultMinimumRetryInterval, Logger: logger.DefaultLogger}
 	for _, f := range opts {
