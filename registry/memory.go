@@ -48,6 +48,10 @@ type memoryRegistry struct {
 	watchers map[*queueWatcher]struct{}
 	timer    *time.Timer
 	timerAt  time.Time
+	// timerGen counts the timers armed and stopped: a timer whose function starts after
+	// it was stopped or replaced (its Stop came too late) sees a newer generation and
+	// leaves the current timer alone.
+	timerGen uint64
 }
 
 // NewMemoryRegistry returns a registry held in this process's memory. Registrations with
@@ -256,6 +260,7 @@ func (m *memoryRegistry) armLocked() {
 		if m.timer != nil {
 			m.timer.Stop()
 			m.timer = nil
+			m.timerGen++
 		}
 		return
 	}
@@ -265,13 +270,22 @@ func (m *memoryRegistry) armLocked() {
 	if m.timer != nil {
 		m.timer.Stop()
 	}
+	m.timerGen++
+	gen := m.timerGen
 	m.timerAt = next
-	m.timer = time.AfterFunc(time.Until(next), m.onTimer)
+	m.timer = time.AfterFunc(time.Until(next), func() { m.onTimer(gen) })
 }
 
-func (m *memoryRegistry) onTimer() {
+// onTimer expires nodes and re-arms, if the timer of generation gen is still the
+// current one. (Otherwise it was stopped or replaced while firing: had it cleared
+// m.timer, the current timer would stay pending unreferenced and, firing, arm yet
+// another, one more timer for every such race for as long as nodes have TTLs.)
+func (m *memoryRegistry) onTimer(gen uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if gen != m.timerGen {
+		return
+	}
 	m.timer = nil
 	m.timerAt = time.Time{}
 	m.expireLocked(time.Now())
