@@ -76,11 +76,12 @@ type family struct {
 // SO_REUSEPORT) and joined to the group on every interface, and one socket on an
 // ephemeral port for queries. It is safe for concurrent use.
 type Conn struct {
-	fams    []*family
-	handler func(Packet)
-	wg      sync.WaitGroup
-	once    sync.Once
-	ifAddrs map[int][]netip.Prefix
+	fams     []*family
+	handler  func(Packet)
+	wg       sync.WaitGroup
+	once     sync.Once
+	ifAddrs  map[int][]netip.Prefix
+	loopback map[int]bool
 }
 
 // Interfaces returns the interfaces Listen would use for names (all that are up and can
@@ -137,8 +138,9 @@ func Listen(cfg Config) (*Conn, error) {
 	if port == 0 {
 		port = Port
 	}
-	c := &Conn{handler: cfg.Handler, ifAddrs: map[int][]netip.Prefix{}}
+	c := &Conn{handler: cfg.Handler, ifAddrs: map[int][]netip.Prefix{}, loopback: map[int]bool{}}
 	for _, ifi := range ifaces {
+		c.loopback[ifi.Index] = ifi.Flags&net.FlagLoopback != 0
 		addrs, _ := ifi.Addrs()
 		for _, a := range addrs {
 			if ipn, ok := a.(*net.IPNet); ok {
@@ -378,7 +380,16 @@ func (c *Conn) sendFamily(f *family, b []byte, query bool, ifIndex int) error {
 }
 
 // Unicast sends b to dst from the mDNS port: the answer to a legacy (one-shot) query.
+// A query that came over loopback from an unspecified address (the kernel picks none
+// for multicast from a host-scoped address) is answered on 127.0.0.1 or ::1.
 func (c *Conn) Unicast(b []byte, dst netip.AddrPort) error {
+	if dst.Addr().IsUnspecified() {
+		if dst.Addr().Is4() {
+			dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), dst.Port())
+		} else {
+			dst = netip.AddrPortFrom(netip.IPv6Loopback(), dst.Port())
+		}
+	}
 	for _, f := range c.fams {
 		if f.v6 != (dst.Addr().Is6() && !dst.Addr().Is4In6()) {
 			continue
@@ -391,12 +402,16 @@ func (c *Conn) Unicast(b []byte, dst netip.AddrPort) error {
 	return fmt.Errorf("mdns: no socket for %s", dst)
 }
 
-// OnLink reports whether ip is a loopback or link-local address, or on the subnet of an
-// address of the interface: only such sources get answers (RFC 6762 §11).
+// OnLink reports whether a packet from ip that came in on the interface is from the
+// local link: from a loopback interface, a loopback or link-local address, or the
+// subnet of an address of the interface. Only such sources get answers (RFC 6762 §11).
 func (c *Conn) OnLink(ifIndex int, ip netip.Addr) bool {
 	ip = ip.WithZone("")
 	if ip.IsLoopback() || ip.IsLinkLocalUnicast() {
 		return true
+	}
+	if c.loopback[ifIndex] {
+		return true // only this host sends on a loopback interface
 	}
 	for _, p := range c.ifAddrs[ifIndex] {
 		if p.Contains(ip) {

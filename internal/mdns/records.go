@@ -37,7 +37,9 @@ func EnumName(domain string) string { return "_services._dns-sd._udp." + domain 
 func LegacyEnumName(domain string) string { return "_services." + domain + "." }
 
 // Name returns the instance name.
-func (in *Instance) Name(domain string) string { return in.Node + "." + ServiceName(in.Service, domain) }
+func (in *Instance) Name(domain string) string {
+	return in.Node + "." + ServiceName(in.Service, domain)
+}
 
 // CheckName reports whether s can be used in a name: labels of 1 to 63 bytes of letters,
 // digits and -_+~:, separated by dots.

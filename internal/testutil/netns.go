@@ -22,7 +22,8 @@ var netnsReason string
 
 // MainInNetns is the TestMain of packages whose tests send multicast (mDNS), which must
 // never leave the machine: outside a namespace it creates a network namespace holding
-// only a loopback interface with multicast on, runs the test binary again inside it
+// a loopback interface with multicast on and a bridge without ports, mdns0
+// (10.253.0.1/24, fe80::1), standing for a LAN; it runs the test binary again inside it
 // with the same arguments, removes the namespace and exits with the binary's status.
 // Inside, it runs the tests with goleak.VerifyTestMain. Without root or the ip command
 // (iproute2), the tests run here and NeedNetns skips them (fails them under
@@ -76,6 +77,11 @@ func setupNetns(ip, name string) error {
 		{"netns", "add", name},
 		{"-n", name, "link", "set", "lo", "up"},
 		{"-n", name, "link", "set", "lo", "multicast", "on"},
+		// a LAN of one host: a bridge without ports, with an IPv4 and an IPv6 address
+		{"-n", name, "link", "add", "mdns0", "type", "bridge"},
+		{"-n", name, "link", "set", "mdns0", "up"},
+		{"-n", name, "addr", "add", "10.253.0.1/24", "dev", "mdns0"},
+		{"-n", name, "addr", "add", "fe80::1/64", "dev", "mdns0", "nodad"},
 	} {
 		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("cannot create a network namespace (ip %s: %v: %s)", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
