@@ -176,6 +176,7 @@ func (c *cache) refresh(name string, now time.Time, opts []registry.GetOption) (
 	c.mu.Lock()
 	delete(c.inflight, name)
 	e = c.entries[name]
+	warn := false
 	switch {
 	case err == nil:
 		fetched := time.Now()
@@ -189,10 +190,8 @@ func (c *cache) refresh(name string, now time.Time, opts []registry.GetOption) (
 		l.err = err
 	case e != nil && e.services != nil:
 		e.failed = time.Now()
-		if !e.warned {
-			e.warned = true
-			c.opts.Logger.Logf(logger.WarnLevel, "registry cache: lookup of %s failed, serving cached nodes: %v", name, err)
-		}
+		warn = !e.warned
+		e.warned = true
 		l.res = e.services
 	default:
 		c.entries[name] = &entry{failed: time.Now(), err: err}
@@ -200,6 +199,9 @@ func (c *cache) refresh(name string, now time.Time, opts []registry.GetOption) (
 	}
 	c.mu.Unlock()
 	close(l.done)
+	if warn { // not under c.mu: the logger is the user's, and may block
+		c.opts.Logger.Logf(logger.WarnLevel, "registry cache: lookup of %s failed, serving cached nodes: %v", name, err)
+	}
 	return l.res, l.err
 }
 
