@@ -8,6 +8,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -82,6 +83,9 @@ type lookup struct {
 	// the lookup, or the watch stops or starts again: the answer may predate a change it
 	// will never be told of, so it is stored as already expired.
 	changed bool
+	// abandoned is set when the lookup failed after its caller's context ended: the
+	// registry is not to blame, and waiters look up again.
+	abandoned bool
 }
 
 type cache struct {
@@ -143,39 +147,73 @@ func (c *cache) GetService(name string, opts ...registry.GetOption) ([]*registry
 	return c.refresh(name, now, opts)
 }
 
-// refresh asks the registry for name, one lookup at a time per name.
+// maxWaits bounds how many abandoned lookups (see lookup.abandoned) a caller waits for
+// before it gives up with the last one's error.
+const maxWaits = 16
+
+// refresh asks the registry for name, one lookup at a time per name. The caller's
+// context (GetContext) bounds its wait and its own lookup; a lookup that ended with it
+// is not taken for a registry failure.
 func (c *cache) refresh(name string, now time.Time, opts []registry.GetOption) ([]*registry.Service, error) {
-	c.mu.Lock()
-	e := c.entries[name]
-	if e != nil && e.services != nil && time.Since(e.fetched) < c.opts.TTL {
-		// another caller refreshed it meanwhile
-		s := e.services
-		c.mu.Unlock()
-		return s, nil
+	var ctx context.Context
+	if len(opts) > 0 {
+		var o registry.GetOptions
+		for _, f := range opts {
+			f(&o)
+		}
+		ctx = o.Context
 	}
-	if e != nil && !e.failed.IsZero() && now.Sub(e.failed) < c.opts.MinimumRetryInterval {
-		// The registry failed recently: do not hammer it.
-		s := e.services
-		c.mu.Unlock()
-		if s != nil {
+	var cancelled <-chan struct{}
+	if ctx != nil {
+		cancelled = ctx.Done()
+	}
+	for waits := 0; ; waits++ {
+		if ctx != nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		c.mu.Lock()
+		e := c.entries[name]
+		if e != nil && e.services != nil && time.Since(e.fetched) < c.opts.TTL {
+			// another caller refreshed it meanwhile
+			s := e.services
+			c.mu.Unlock()
 			return s, nil
 		}
-		return nil, e.err
-	}
-	if l, ok := c.inflight[name]; ok {
+		if e != nil && !e.failed.IsZero() && now.Sub(e.failed) < c.opts.MinimumRetryInterval {
+			// The registry failed recently: do not hammer it.
+			s := e.services
+			c.mu.Unlock()
+			if s != nil {
+				return s, nil
+			}
+			return nil, e.err
+		}
+		if l, ok := c.inflight[name]; ok {
+			c.mu.Unlock()
+			select {
+			case <-l.done:
+			case <-cancelled:
+				return nil, ctx.Err()
+			}
+			if l.abandoned && waits < maxWaits {
+				continue // its caller gave up: look up again
+			}
+			return l.res, l.err
+		}
+		l := &lookup{done: make(chan struct{})}
+		c.inflight[name] = l
 		c.mu.Unlock()
-		<-l.done
-		return l.res, l.err
+		return c.lookup(ctx, name, l, opts)
 	}
-	l := &lookup{done: make(chan struct{})}
-	c.inflight[name] = l
-	c.mu.Unlock()
+}
 
+// lookup asks the registry for name on behalf of l's waiters and stores the answer.
+func (c *cache) lookup(ctx context.Context, name string, l *lookup, opts []registry.GetOption) ([]*registry.Service, error) {
 	res, err := c.Registry.GetService(name, opts...)
 
 	c.mu.Lock()
 	delete(c.inflight, name)
-	e = c.entries[name]
+	e := c.entries[name]
 	warn := false
 	switch {
 	case err == nil:
@@ -185,6 +223,10 @@ func (c *cache) refresh(name string, now time.Time, opts []registry.GetOption) (
 		}
 		c.entries[name] = &entry{services: res, fetched: fetched}
 		l.res = res
+	case ctx != nil && ctx.Err() != nil:
+		// The caller's context ended: this says nothing of the registry.
+		l.abandoned = true
+		l.err = err
 	case errors.Is(err, registry.ErrNotFound):
 		delete(c.entries, name)
 		l.err = err
