@@ -15,6 +15,7 @@ type boundedDialer struct {
 	timeout   time.Duration
 	inner     nats.CustomDialer // the user's, if any
 	connectBy atomic.Int64      // unix nanoseconds; 0 once the first connection is made
+	lastErr   atomic.Value      // error of the last failed dial, for a clearer message
 }
 
 // Dial dials address and returns a connection whose deadlines never reach past the
@@ -37,9 +38,18 @@ func (d *boundedDialer) Dial(network, address string) (net.Conn, error) {
 		cancel()
 	}
 	if err != nil {
+		d.lastErr.Store(dialError{err})
 		return nil, err
 	}
 	return &boundedConn{Conn: conn, limit: limit}, nil
+}
+
+type dialError struct{ err error }
+
+// failure returns the error of the last failed dial, or nil.
+func (d *boundedDialer) failure() error {
+	e, _ := d.lastErr.Load().(dialError)
+	return e.err
 }
 
 // SkipTLSHandshake passes the user dialer's choice on to nats.

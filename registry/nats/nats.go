@@ -245,7 +245,11 @@ func dial(cfg config, log logger.Logger) (*connection, error) {
 	nc, err := nopts.Connect()
 	d.connectBy.Store(0)
 	if err != nil {
-		return nil, fmt.Errorf("%w: connect to %s: %w", ErrUnavailable, strings.Join(nopts.Servers, ","), err)
+		if derr := d.failure(); derr != nil && errors.Is(err, nats.ErrNoServers) {
+			// nats reports only that no server was left: say why the last one failed
+			return nil, fmt.Errorf("%w: connect to %s (timeout %s): %w: %w", ErrUnavailable, strings.Join(nopts.Servers, ","), cfg.timeout, err, derr)
+		}
+		return nil, fmt.Errorf("%w: connect to %s (timeout %s): %w", ErrUnavailable, strings.Join(nopts.Servers, ","), cfg.timeout, err)
 	}
 	c.nc = nc
 	return c, nil
