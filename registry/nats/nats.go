@@ -60,6 +60,7 @@ import (
 	"fmt"
 	"maps"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -122,16 +123,55 @@ type natsRegistry struct {
 	conn   *connection
 }
 
-// connection is one NATS connection and the responder answering queries on it.
+// connection is one NATS connection, with two goroutines: the responder answering
+// queries, and the router passing replies to the lookups waiting for them.
 type connection struct {
-	nc       *nats.Conn
-	cfg      config
-	sub      *nats.Subscription
-	lost     chan struct{} // closed when the NATS connection has closed
-	lostOnce sync.Once
-	stop     chan struct{} // closed to stop the responder
-	stopOnce sync.Once
-	done     chan struct{} // closed when the responder has returned
+	nc          *nats.Conn
+	cfg         config
+	querySub    *nats.Subscription
+	replySub    *nats.Subscription
+	replyPrefix string        // a lookup's replies come to replyPrefix + its token
+	lost        chan struct{} // closed when the NATS connection has closed
+	lostOnce    sync.Once
+	stop        chan struct{} // closed to stop the goroutines
+	stopOnce    sync.Once
+	wg          sync.WaitGroup
+
+	mu      sync.Mutex
+	lookups map[string]*pending // by token
+	tokens  uint64
+}
+
+// pending holds the replies of one lookup until it reads them.
+type pending struct {
+	mu    sync.Mutex
+	msgs  [][]byte
+	bytes int
+	wake  chan struct{}
+}
+
+// maxReplyBytes bounds what one lookup accepts; later replies are dropped.
+const maxReplyBytes = 64 << 20
+
+func (p *pending) add(data []byte) {
+	p.mu.Lock()
+	if p.bytes+len(data) <= maxReplyBytes {
+		p.msgs = append(p.msgs, data)
+		p.bytes += len(data)
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *pending) take() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	msgs := p.msgs
+	p.msgs = nil
+	return msgs
 }
 
 // NewNatsRegistry returns a registry over NATS (see the package documentation). It
@@ -205,14 +245,15 @@ func (r *natsRegistry) connect() (*connection, error) {
 		if !c.nc.IsClosed() {
 			return c, nil
 		}
-		c.stopResponder()
+		c.shutdown()
 		r.conn = nil
 	}
 	c, err := dial(cfg, r.logger())
 	if err != nil {
 		return nil, err
 	}
-	if err := r.startResponder(c); err != nil {
+	if err := r.start(c); err != nil {
+		c.shutdown()
 		c.nc.Close()
 		return nil, err
 	}
@@ -221,7 +262,7 @@ func (r *natsRegistry) connect() (*connection, error) {
 }
 
 func dial(cfg config, log logger.Logger) (*connection, error) {
-	c := &connection{cfg: cfg, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &connection{cfg: cfg, lost: make(chan struct{}), stop: make(chan struct{}), lookups: make(map[string]*pending)}
 	nopts := cfg.nopts
 	d := &boundedDialer{timeout: cfg.timeout, inner: nopts.CustomDialer}
 	d.connectBy.Store(time.Now().Add(cfg.timeout).UnixNano())
@@ -255,21 +296,44 @@ func dial(cfg config, log logger.Logger) (*connection, error) {
 	return c, nil
 }
 
-// startResponder subscribes c to queries and answers them in one goroutine, stopped by
-// stopResponder or the end of the connection.
-func (r *natsRegistry) startResponder(c *connection) error {
-	ch := make(chan *nats.Msg, queryBuffer)
-	sub, err := c.nc.ChanSubscribe(c.cfg.queryTopic, ch)
-	if err != nil {
+// start subscribes c to queries and to the replies of its lookups, and starts the
+// goroutines that handle them, stopped by shutdown or the end of the connection.
+func (r *natsRegistry) start(c *connection) error {
+	queries := make(chan *nats.Msg, queryBuffer)
+	var err error
+	if c.querySub, err = c.nc.ChanSubscribe(c.cfg.queryTopic, queries); err != nil {
 		return fmt.Errorf("%w: subscribe to %s: %w", ErrUnavailable, c.cfg.queryTopic, err)
 	}
-	c.sub = sub
+	replies := make(chan *nats.Msg, queryBuffer)
+	c.replyPrefix = c.nc.NewInbox() + "."
+	if c.replySub, err = c.nc.ChanSubscribe(c.replyPrefix+"*", replies); err != nil {
+		return fmt.Errorf("%w: subscribe to %s*: %w", ErrUnavailable, c.replyPrefix, err)
+	}
+	c.wg.Add(2)
 	go func() {
-		defer close(c.done)
+		defer c.wg.Done()
 		for {
 			select {
-			case m := <-ch:
+			case m := <-queries:
 				r.answer(c, m)
+			case <-c.stop:
+				return
+			case <-c.lost:
+				return
+			}
+		}
+	}()
+	go func() {
+		defer c.wg.Done()
+		for {
+			select {
+			case m := <-replies:
+				c.mu.Lock()
+				p := c.lookups[strings.TrimPrefix(m.Subject, c.replyPrefix)]
+				c.mu.Unlock()
+				if p != nil {
+					p.add(m.Data)
+				}
 			case <-c.stop:
 				return
 			case <-c.lost:
@@ -280,11 +344,33 @@ func (r *natsRegistry) startResponder(c *connection) error {
 	return nil
 }
 
-// stopResponder stops c's responder and waits for it.
-func (c *connection) stopResponder() {
+// shutdown stops c's goroutines, waits for them and unsubscribes.
+func (c *connection) shutdown() {
 	c.stopOnce.Do(func() { close(c.stop) })
-	<-c.done
-	_ = c.sub.Unsubscribe()
+	c.wg.Wait()
+	if c.querySub != nil {
+		_ = c.querySub.Unsubscribe()
+	}
+	if c.replySub != nil {
+		_ = c.replySub.Unsubscribe()
+	}
+}
+
+// await returns the reply subject of a new lookup and where its replies go.
+func (c *connection) await() (string, *pending) {
+	p := &pending{wake: make(chan struct{}, 1)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tokens++
+	token := strconv.FormatUint(c.tokens, 36)
+	c.lookups[token] = p
+	return token, p
+}
+
+func (c *connection) forget(token string) {
+	c.mu.Lock()
+	delete(c.lookups, token)
+	c.mu.Unlock()
 }
 
 // maxPayload returns the server's limit (NATS's default before the first connect).
@@ -601,36 +687,41 @@ func (r *natsRegistry) lookup(ctx context.Context, name string, quorum bool) (*g
 	if !c.nc.IsConnected() {
 		return nil, fmt.Errorf("%w: lookup: connection %s", ErrUnavailable, c.nc.Status())
 	}
-	inbox := c.nc.NewInbox()
-	sub, err := c.nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, fmt.Errorf("%w: lookup: %w", ErrUnavailable, err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := c.nc.PublishRequest(c.cfg.queryTopic, inbox, encodeQuery(name)); err != nil {
+	token, p := c.await()
+	defer c.forget(token)
+	if err := c.nc.PublishRequest(c.cfg.queryTopic, c.replyPrefix+token, encodeQuery(name)); err != nil {
 		return nil, fmt.Errorf("%w: lookup: %w", ErrUnavailable, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	g := &gathered{services: make(map[versionKey]*registry.Service), nodes: make(map[versionKey]map[string]*registry.Node)}
-	for {
-		m, err := sub.NextMsgWithContext(wctx)
-		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				return nil, fmt.Errorf("nats registry: lookup: %w", ctx.Err())
-			case wctx.Err() != nil:
-				return g, nil
-			default:
-				return nil, fmt.Errorf("%w: lookup: %w", ErrUnavailable, err)
+	// merge merges what arrived and reports whether the quorum is reached.
+	merge := func() bool {
+		for _, data := range p.take() {
+			s, _, err := decodeAnswer(data)
+			if err != nil || (name != "" && s.Name != name) {
+				continue
+			}
+			if n := g.add(s); quorum && cfg.quorum > 0 && n >= cfg.quorum {
+				return true
 			}
 		}
-		s, _, err := decodeAnswer(m.Data)
-		if err != nil || (name != "" && s.Name != name) {
-			continue
-		}
-		if n := g.add(s); quorum && cfg.quorum > 0 && n >= cfg.quorum {
+		return false
+	}
+	for {
+		select {
+		case <-p.wake:
+			if merge() {
+				return g, nil
+			}
+		case <-wctx.Done():
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("nats registry: lookup: %w", err)
+			}
+			merge()
 			return g, nil
+		case <-c.lost:
+			return nil, fmt.Errorf("%w: lookup: the NATS connection closed", ErrUnavailable)
 		}
 	}
 }
@@ -782,7 +873,7 @@ func (r *natsRegistry) Close() error {
 	if c == nil {
 		return nil
 	}
-	c.stopResponder()
+	c.shutdown()
 	var err error
 	if msgs := goodbyes(local); len(msgs) > 0 && !c.nc.IsClosed() {
 		// under pubMu: after the announcements of Registers that raced with Close
