@@ -36,7 +36,7 @@ func TestHelperProcess(t *testing.T) {
 	renew := time.NewTicker(d1Interval)
 	defer renew.Stop()
 	end := time.After(helperLimit)
-	for i := 0; ; i++ {
+	for i := 0; i < int(helperLimit/d1Interval); i++ {
 		if err := r.Register(s, registry.RegisterTTL(d1TTL)); err != nil {
 			fmt.Fprintln(os.Stderr, "helper: register:", err)
 		} else if i == 0 {

@@ -4,7 +4,8 @@
 //
 // # Messages
 //
-// The messages are Go Micro's, so the two can share a deployment:
+// The messages are those of Go Micro's registry/nats, which should let instances of both
+// share a deployment (not tested against Go Micro itself):
 //
 //   - A lookup publishes a query on QueryTopic (default "micro.nats.query"): JSON of a
 //     registry.Result with Action "get" and the service's name, or "list", and a reply
@@ -30,7 +31,8 @@
 // but stays in watchers' tables and caches until it is deregistered, so give servers a
 // TTL. Watchers report "create" for a node they have not seen, "update" when its address,
 // metadata or its service's metadata or endpoints change, nothing for a renewal, and
-// "delete".
+// "delete". A watcher that falls more than 1024 results (or 4096 messages) behind ends
+// with registry.ErrWatcherOverflow rather than losing results silently.
 //
 // # Costs
 //

@@ -150,6 +150,9 @@ func TestWatchRenewalsAndUpdates(t *testing.T) {
 	}
 	var got []string
 	for len(got) == 0 || got[len(got)-1] != "create marker" {
+		if len(got) > 20 {
+			t.Fatalf("events %q", got)
+		}
 		select {
 		case e := <-events:
 			n := e.res.Service.Nodes[0]
