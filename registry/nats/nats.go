@@ -38,11 +38,11 @@
 //
 // A lookup (GetService, ListServices) publishes one query and collects answers for
 // Timeout (default 100 ms), so it takes Timeout unless Quorum ends it sooner: put a
-// registry/cache in front (selectors do). Every instance receives every query and every
-// announcement. Register and Deregister publish one message per node and wait for the
-// server to confirm (one round trip, at most 1 s or the call's context deadline). Watch
-// subscribes, makes one lookup in the background to learn the nodes that exist, and
-// waits for the server to confirm the subscription.
+// registry/cache in front (selectors do). Every instance receives every query, and every
+// watcher every announcement. Register and Deregister publish one message per node and
+// wait for the server to confirm (one round trip, at most 1 s or the call's context
+// deadline). Watch subscribes, makes one lookup in the background to learn the nodes that
+// exist, and waits for the server to confirm the subscription.
 //
 // # Connection
 //
