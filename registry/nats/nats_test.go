@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
 	"github.com/seed-b3892490/micro/internal/testutil"
@@ -478,5 +479,52 @@ func TestUnreachable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Malformed messages on the registry's subjects are ignored: nothing panics, and lookups
+// and watchers go on working.
+func TestMalformedMessages(t *testing.T) {
+	prefix := "test.micro." + unique()
+	r := newRegistry(t, topicsOf(prefix)...)
+	svc := serviceName(t)
+	events := collect(t, mustWatch(t, r))
+	nc, err := nats.Connect(natsURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	garbage := []string{
+		``, `null`, `[]`, `{"Action":"create"}`, `{"Action":"create","Service":{"name":""}}`,
+		`{"Action":"create","Service":{"name":"` + svc + `","nodes":[null,{"id":"x","ttl":-1}]}}`,
+		`{"Action":"get","Service":null}`, `{"Action":"list"`, "\x00\xff", `{"name":1}`,
+	}
+	for _, g := range garbage {
+		for _, subject := range []string{prefix + ".query", prefix + ".watch"} {
+			if err := nc.PublishRequest(subject, nc.NewInbox(), []byte(g)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Answers of garbage to every lookup: subscribe to the queries and reply with it.
+	sub, err := nc.Subscribe(prefix+".query", func(m *nats.Msg) {
+		for _, g := range garbage {
+			_ = nc.Publish(m.Reply, []byte(g))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(service(svc, "1", "a")); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, 2*time.Second, "create", "a")
+	got, err := r.GetService(svc)
+	if err != nil || describe(got) != "1:a" {
+		t.Fatalf("lookup %s %v", describe(got), err)
 	}
 }
