@@ -84,12 +84,19 @@ type nodeState struct {
 	stored bool
 }
 
+// conn is the registry's connection to etcd and what calls on it need.
+type conn struct {
+	cli     *clientv3.Client
+	timeout time.Duration
+	at      string // the endpoints, for error messages
+}
+
 type etcdRegistry struct {
 	connMu sync.Mutex // serialises connecting
 
 	mu       sync.Mutex
 	opts     registry.Options
-	cli      *clientv3.Client
+	conn     *conn // nil until the first call, and after Init
 	closed   bool
 	watchers map[*watcher]struct{}
 
@@ -125,11 +132,11 @@ func (r *etcdRegistry) Init(opts ...registry.Option) error {
 	for _, o := range opts {
 		o(&r.opts)
 	}
-	old := r.cli
-	r.cli = nil
+	old := r.conn
+	r.conn = nil
 	r.mu.Unlock()
 	if old != nil {
-		_ = old.Close()
+		_ = old.cli.Close()
 	}
 	return nil
 }
@@ -154,8 +161,8 @@ func (r *etcdRegistry) Close() error {
 		return nil
 	}
 	r.closed = true
-	cli := r.cli
-	r.cli = nil
+	c := r.conn
+	r.conn = nil
 	watchers := make([]*watcher, 0, len(r.watchers))
 	for w := range r.watchers {
 		watchers = append(watchers, w)
@@ -164,53 +171,60 @@ func (r *etcdRegistry) Close() error {
 	for _, w := range watchers {
 		w.Stop()
 	}
-	if cli == nil {
+	if c == nil {
 		return nil
 	}
-	if err := cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
+	if err := c.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("registry/etcd: close: %w", err)
 	}
 	return nil
 }
 
-// client returns the connection, connecting if there is none, and the timeout of calls.
-func (r *etcdRegistry) client() (*clientv3.Client, time.Duration, error) {
+// client returns the connection, connecting if there is none.
+func (r *etcdRegistry) client() (*conn, error) {
 	r.mu.Lock()
-	cli, closed, timeout := r.cli, r.closed, timeoutOf(r.opts)
+	c, closed := r.conn, r.closed
 	r.mu.Unlock()
 	switch {
 	case closed:
-		return nil, 0, ErrClosed
-	case cli != nil:
-		return cli, timeout, nil
+		return nil, ErrClosed
+	case c != nil:
+		return c, nil
 	}
 
 	r.connMu.Lock()
 	defer r.connMu.Unlock()
 	r.mu.Lock()
-	cli, closed, opts := r.cli, r.closed, r.opts
+	c, closed, opts := r.conn, r.closed, r.opts
 	r.mu.Unlock()
 	switch {
 	case closed:
-		return nil, 0, ErrClosed
-	case cli != nil:
-		return cli, timeoutOf(opts), nil
+		return nil, ErrClosed
+	case c != nil:
+		return c, nil
 	}
 	cfg := clientConfig(opts)
+	at := strings.Join(cfg.Endpoints, ",")
 	// Without Auth, New does not block; with it, it authenticates within DialTimeout.
 	cli, err := clientv3.New(cfg)
 	if err != nil {
-		return nil, 0, fmt.Errorf("registry/etcd: connect to %s: %w", strings.Join(cfg.Endpoints, ","), err)
+		return nil, fmt.Errorf("registry/etcd: connect to %s: %w", at, err)
 	}
+	c = &conn{cli: cli, timeout: timeoutOf(opts), at: at}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		_ = cli.Close()
-		return nil, 0, ErrClosed
+		return nil, ErrClosed
 	}
-	r.cli = cli
+	r.conn = c
 	r.mu.Unlock()
-	return cli, timeoutOf(opts), nil
+	return c, nil
+}
+
+// errorf returns an error of a call to etcd: the message, where etcd was, and err.
+func (c *conn) errorf(err error, format string, args ...any) error {
+	return fmt.Errorf("registry/etcd: %s at %s: %w", fmt.Sprintf(format, args...), c.at, err)
 }
 
 func timeoutOf(o registry.Options) time.Duration {
@@ -406,16 +420,16 @@ func (r *etcdRegistry) Register(s *registry.Service, opts ...registry.RegisterOp
 		}
 		entries = append(entries, entry{key, val})
 	}
-	cli, timeout, err := r.client()
+	c, err := r.client()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := callContext(o.Context, timeout)
+	ctx, cancel := callContext(o.Context, c.timeout)
 	defer cancel()
 	ttl := ttlSeconds(o.TTL)
 	var errs []error
 	for _, e := range entries {
-		if err := r.registerNode(ctx, cli, e.key, e.val, ttl); err != nil {
+		if err := r.registerNode(ctx, c, e.key, e.val, ttl); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -424,7 +438,8 @@ func (r *etcdRegistry) Register(s *registry.Service, opts ...registry.RegisterOp
 
 // registerNode stores one node with a lease of ttl seconds (none for 0), renewing the
 // node's lease when it has a live one of that TTL and writing only what changed.
-func (r *etcdRegistry) registerNode(ctx context.Context, cli *clientv3.Client, key string, val []byte, ttl int64) error {
+func (r *etcdRegistry) registerNode(ctx context.Context, c *conn, key string, val []byte, ttl int64) error {
+	cli := c.cli
 	h := hashOf(val)
 	st := r.lockNode(key)
 	defer st.mu.Unlock()
@@ -435,13 +450,13 @@ func (r *etcdRegistry) registerNode(ctx context.Context, cli *clientv3.Client, k
 		}
 		if _, err := cli.Put(ctx, key, string(val)); err != nil {
 			st.stored = false
-			return fmt.Errorf("registry/etcd: register %s: %w", key, err)
+			return c.errorf(err, "register %s", key)
 		}
 		old := st.lease
 		st.lease, st.ttl, st.hash, st.stored = 0, 0, h, true
 		if old != 0 {
 			// The key no longer uses the old lease: revoking it deletes nothing.
-			r.revoke(ctx, cli, old)
+			revoke(ctx, cli, old)
 		}
 		return nil
 	}
@@ -455,7 +470,7 @@ func (r *etcdRegistry) registerNode(ctx context.Context, cli *clientv3.Client, k
 			}
 			if _, err := cli.Put(ctx, key, string(val), clientv3.WithLease(st.lease)); err != nil {
 				st.stored = false
-				return fmt.Errorf("registry/etcd: register %s: %w", key, err)
+				return c.errorf(err, "register %s", key)
 			}
 			st.hash, st.stored = h, true
 			return nil
@@ -463,29 +478,29 @@ func (r *etcdRegistry) registerNode(ctx context.Context, cli *clientv3.Client, k
 			// Expired, and its key deleted with it: start again with a new lease.
 			st.lease, st.stored = 0, false
 		default:
-			return fmt.Errorf("registry/etcd: renew the lease of %s: %w", key, err)
+			return c.errorf(err, "renew the lease of %s", key)
 		}
 	}
 
 	grant, err := cli.Grant(ctx, ttl)
 	if err != nil {
-		return fmt.Errorf("registry/etcd: grant a lease for %s: %w", key, err)
+		return c.errorf(err, "grant a lease for %s", key)
 	}
 	old := st.lease
 	st.lease, st.ttl, st.stored = grant.ID, ttl, false
 	if _, err := cli.Put(ctx, key, string(val), clientv3.WithLease(grant.ID)); err != nil {
-		return fmt.Errorf("registry/etcd: register %s: %w", key, err)
+		return c.errorf(err, "register %s", key)
 	}
 	st.hash, st.stored = h, true
 	if old != 0 {
-		r.revoke(ctx, cli, old) // a lease of another TTL, which the key no longer uses
+		revoke(ctx, cli, old) // a lease of another TTL, which the key no longer uses
 	}
 	return nil
 }
 
 // revoke revokes a lease the registry no longer uses. Failing is harmless: the lease then
 // expires with its TTL.
-func (r *etcdRegistry) revoke(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID) {
+func revoke(ctx context.Context, cli *clientv3.Client, id clientv3.LeaseID) {
 	_, _ = cli.Revoke(ctx, id)
 }
 
@@ -500,11 +515,11 @@ func (r *etcdRegistry) Deregister(s *registry.Service, opts ...registry.Deregist
 	for _, f := range opts {
 		f(&o)
 	}
-	cli, timeout, err := r.client()
+	c, err := r.client()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := callContext(o.Context, timeout)
+	ctx, cancel := callContext(o.Context, c.timeout)
 	defer cancel()
 	var errs []error
 	for _, n := range s.Nodes {
@@ -513,13 +528,13 @@ func (r *etcdRegistry) Deregister(s *registry.Service, opts ...registry.Deregist
 		}
 		key := nodeKey(s.Name, n.Id)
 		st := r.lockNode(key)
-		if _, err := cli.Delete(ctx, key); err != nil {
+		if _, err := c.cli.Delete(ctx, key); err != nil {
 			st.mu.Unlock()
-			errs = append(errs, fmt.Errorf("registry/etcd: deregister %s: %w", key, err))
+			errs = append(errs, c.errorf(err, "deregister %s", key))
 			continue
 		}
 		if st.lease != 0 {
-			r.revoke(ctx, cli, st.lease)
+			revoke(ctx, c.cli, st.lease)
 		}
 		r.forgetNode(key, st)
 		st.mu.Unlock()
@@ -539,15 +554,15 @@ func (r *etcdRegistry) GetService(name string, opts ...registry.GetOption) ([]*r
 	if name == "" {
 		return nil, registry.ErrNotFound
 	}
-	cli, timeout, err := r.client()
+	c, err := r.client()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := callContext(o.Context, timeout)
+	ctx, cancel := callContext(o.Context, c.timeout)
 	defer cancel()
-	resp, err := cli.Get(ctx, servicePrefix(name), clientv3.WithPrefix())
+	resp, err := c.cli.Get(ctx, servicePrefix(name), clientv3.WithPrefix())
 	if err != nil {
-		return nil, fmt.Errorf("registry/etcd: get %s: %w", name, err)
+		return nil, c.errorf(err, "get %s", name)
 	}
 	type version struct {
 		svc *registry.Service
@@ -591,15 +606,15 @@ func (r *etcdRegistry) ListServices(opts ...registry.ListOption) ([]*registry.Se
 	for _, f := range opts {
 		f(&o)
 	}
-	cli, timeout, err := r.client()
+	c, err := r.client()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := callContext(o.Context, timeout)
+	ctx, cancel := callContext(o.Context, c.timeout)
 	defer cancel()
-	resp, err := cli.Get(ctx, Prefix, clientv3.WithPrefix())
+	resp, err := c.cli.Get(ctx, Prefix, clientv3.WithPrefix())
 	if err != nil {
-		return nil, fmt.Errorf("registry/etcd: list: %w", err)
+		return nil, c.errorf(err, "list")
 	}
 	type version struct {
 		svc *registry.Service

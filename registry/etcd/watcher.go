@@ -29,7 +29,7 @@ func (r *etcdRegistry) Watch(opts ...registry.WatchOption) (registry.Watcher, er
 	for _, f := range opts {
 		f(&o)
 	}
-	cli, timeout, err := r.client()
+	c, err := r.client()
 	if err != nil {
 		return nil, err
 	}
@@ -40,13 +40,13 @@ func (r *etcdRegistry) Watch(opts ...registry.WatchOption) (registry.Watcher, er
 	// The etcd client's Watch blocks until its stream is up: the timer bounds it, and the
 	// wait for etcd's creation notice, by cancelling the watch.
 	ctx, cancel := context.WithCancel(context.Background())
-	timer := time.AfterFunc(timeout, cancel)
-	ew := clientv3.NewWatcher(cli)
+	timer := time.AfterFunc(c.timeout, cancel)
+	ew := clientv3.NewWatcher(c.cli)
 	fail := func(err error) (registry.Watcher, error) {
 		timer.Stop()
 		cancel()
 		_ = ew.Close()
-		return nil, fmt.Errorf("registry/etcd: watch %s: %w", prefix, err)
+		return nil, c.errorf(err, "watch %s", prefix)
 	}
 	var stopCtx func() bool
 	if o.Context != nil && o.Context.Done() != nil {
