@@ -25,8 +25,13 @@ import (
 // The backend tables consulted by name. Each Cmd copies them when it is made, so adding
 // to them affects the Cmds made afterwards.
 var (
-	// DefaultRegistries are the registries --registry can name.
+	// DefaultRegistries are the registries --registry can name: mdns (the default) and
+	// memory. A main that wants the cluster registries adds them:
+	//
+	//	cmd.DefaultRegistries["etcd"] = etcd.NewRegistry
+	//	cmd.DefaultRegistries["nats"] = nats.NewRegistry
 	DefaultRegistries = map[string]func(...registry.Option) registry.Registry{
+		"mdns":   registry.NewMDNSRegistry,
 		"memory": registry.NewMemoryRegistry,
 	}
 	// DefaultSelectors are the selectors --selector can name.
@@ -70,8 +75,8 @@ var (
 		&cli.StringSliceFlag{Name: "server_metadata", EnvVars: []string{"MICRO_SERVER_METADATA"}, Usage: "node metadata as key=value, repeatable"},
 		&cli.StringFlag{Name: "broker", EnvVars: []string{"MICRO_BROKER"}, Usage: "broker to use (memory)"},
 		&cli.StringFlag{Name: "broker_address", EnvVars: []string{"MICRO_BROKER_ADDRESS"}, Usage: "comma-separated broker addresses"},
-		&cli.StringFlag{Name: "registry", EnvVars: []string{"MICRO_REGISTRY"}, Usage: "registry to use (memory)"},
-		&cli.StringFlag{Name: "registry_address", EnvVars: []string{"MICRO_REGISTRY_ADDRESS"}, Usage: "comma-separated registry addresses"},
+		&cli.StringFlag{Name: "registry", EnvVars: []string{"MICRO_REGISTRY"}, Usage: "registry to use: mdns (default), memory, or etcd and nats where the program links them"},
+		&cli.StringFlag{Name: "registry_address", EnvVars: []string{"MICRO_REGISTRY_ADDRESS"}, Usage: "comma-separated registry addresses (etcd: 127.0.0.1:2379, nats: nats://127.0.0.1:4222)"},
 		&cli.StringFlag{Name: "selector", EnvVars: []string{"MICRO_SELECTOR"}, Usage: "selector to use (random, roundrobin)"},
 		&cli.StringFlag{Name: "transport", EnvVars: []string{"MICRO_TRANSPORT"}, Usage: "transport to use (http)"},
 		&cli.StringFlag{Name: "transport_address", EnvVars: []string{"MICRO_TRANSPORT_ADDRESS"}, Usage: "comma-separated transport addresses"},

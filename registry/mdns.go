@@ -45,6 +45,14 @@ const (
 	mdnsMinInterval = time.Second     // RFC 6762 §6: one multicast of a record per second
 )
 
+// DefaultRegistry is the registry used when none is given: the mDNS registry.
+// Constructing it starts nothing; it opens sockets on first use.
+var DefaultRegistry = NewRegistry()
+
+// NewRegistry returns the default kind of registry, the mDNS registry (Go Micro v5.3's
+// name for NewMDNSRegistry).
+func NewRegistry(opts ...Option) Registry { return NewMDNSRegistry(opts...) }
+
 type mdnsDomainKey struct{}
 type mdnsIfacesKey struct{}
 

@@ -10,10 +10,6 @@ import (
 	"time"
 )
 
-// DefaultRegistry is the registry used when none is given: the memory registry, until
-// mDNS lands. Constructing it starts nothing.
-var DefaultRegistry Registry = NewMemoryRegistry()
-
 type servicesKey struct{}
 
 // Services preloads a memory registry with services, by name.
@@ -25,9 +21,6 @@ func Services(s map[string][]*Service) Option {
 		o.Context = context.WithValue(o.Context, servicesKey{}, s)
 	}
 }
-
-// NewRegistry returns the default kind of registry (memory, for now; mDNS later).
-func NewRegistry(opts ...Option) Registry { return NewMemoryRegistry(opts...) }
 
 type memNode struct {
 	node    *Node

@@ -1,8 +1,11 @@
 // Package registry is service discovery: services register their nodes (address,
 // metadata, endpoints) and clients look them up by name.
 //
-// The interface and types follow Go Micro v5. Implementations: memory (this package, the
-// default until mDNS lands), and caching (registry/cache) in front of any of them.
+// The interface and types follow Go Micro v5. Implementations: multicast DNS (this
+// package, the default: NewMDNSRegistry, also as registry/mdns), memory (this package,
+// for tests and single processes), etcd (registry/etcd) and NATS (registry/nats) for
+// clusters, and a cache (registry/cache) in front of any of them, which the selector
+// reads through.
 package registry
 
 import (
