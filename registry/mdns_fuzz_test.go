@@ -70,7 +70,7 @@ func mdnsSeeds(t testing.TB) [][]byte {
 
 	return [][]byte{
 		announce, goodbye, query, enum, legacy, pack(any), bombMsg, bigMsg, spoofMsg,
-		announce[:len(announce)/2], // truncated
+		announce[:len(announce)/2],                  // truncated
 		{}, {0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0}, // header only, claims one answer
 		[]byte("not a dns message at all"),
 	}
