@@ -17,7 +17,9 @@
 // changed one writes the key too, and a lease etcd no longer knows (it expired, for
 // example while etcd was unreachable for longer than the TTL) is replaced by a new one
 // and the key written again. No goroutine renews leases in the background: a process that
-// dies, or stops re-registering, disappears after its TTL, and watchers see a delete.
+// dies, or stops re-registering, disappears after its TTL, and watchers see a delete. (A
+// key deleted by another client while its lease lives is written again only when the
+// node changes or its lease is lost: unchanged re-registrations do not read it back.)
 //
 // # Connection and lifecycle
 //
@@ -107,8 +109,8 @@ type etcdRegistry struct {
 // NewEtcdRegistry returns a registry stored in etcd. Options: registry.Addrs (default
 // DefaultAddress; an address without a port gets 2379), registry.Timeout (default
 // DefaultTimeout), registry.Secure and registry.TLSConfig (TLS with the system's roots
-// when Secure is set without a config), Auth and LogConfig. It connects on first use and
-// implements io.Closer; see the package documentation.
+// when Secure is set without a config), Auth and LogConfig. It connects on first use,
+// implements io.Closer, and is safe for concurrent use; see the package documentation.
 func NewEtcdRegistry(opts ...registry.Option) registry.Registry {
 	defaults := []registry.Option{registry.Addrs(DefaultAddress), registry.Timeout(DefaultTimeout)}
 	return &etcdRegistry{

