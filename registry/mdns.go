@@ -37,7 +37,7 @@ const (
 	MDNSDefaultRecordTTL = 120 * time.Second
 	// MDNSMaxText is the largest node description (JSON, before compression) a TXT record
 	// may carry, and the most a received one may inflate to.
-	MDNSMaxText = 256 << 10
+	MDNSMaxText = 64 << 10
 
 	mdnsMaxView     = 10000           // most remote nodes tracked for watchers
 	mdnsTombstone   = 2 * time.Minute // how long a goodbye is remembered
@@ -117,8 +117,17 @@ func encodeTxt(t *mdnsTxt) ([]string, error) {
 	return append(out, h), nil
 }
 
-// decodeTxt reads a node description, refusing any that inflates past MDNSMaxText.
-func decodeTxt(strs []string) (*mdnsTxt, error) {
+// txtDecoder reads node descriptions, reusing its buffers and inflater, so that a flood
+// of hostile packets makes little garbage. It is not safe for concurrent use.
+type txtDecoder struct {
+	raw []byte // hex text, then the compressed bytes in place
+	out []byte // the inflated description, at most MDNSMaxText
+	br  bytes.Reader
+	zr  io.ReadCloser
+}
+
+// decode reads a node description, refusing any that inflates past MDNSMaxText.
+func (d *txtDecoder) decode(strs []string) (*mdnsTxt, error) {
 	n := 0
 	for _, s := range strs {
 		n += len(s)
@@ -126,29 +135,47 @@ func decodeTxt(strs []string) (*mdnsTxt, error) {
 	if n == 0 || n > 2*mdns.MaxMessage*4 {
 		return nil, errors.New("mdns: TXT payload empty or too long")
 	}
-	raw, err := hex.DecodeString(strings.Join(strs, ""))
+	d.raw = d.raw[:0]
+	for _, s := range strs {
+		d.raw = append(d.raw, s...)
+	}
+	k, err := hex.Decode(d.raw, d.raw) // in place: each byte is written behind its reads
 	if err != nil {
 		return nil, err
 	}
-	zr, err := zlib.NewReader(bytes.NewReader(raw))
-	if err != nil {
+	d.br.Reset(d.raw[:k])
+	if d.zr == nil {
+		if d.zr, err = zlib.NewReader(&d.br); err != nil {
+			d.zr = nil
+			return nil, err
+		}
+	} else if err := d.zr.(zlib.Resetter).Reset(&d.br, nil); err != nil {
 		return nil, err
 	}
-	js, err := io.ReadAll(io.LimitReader(zr, MDNSMaxText+1))
-	if err != nil {
-		return nil, err
+	if d.out == nil {
+		d.out = make([]byte, MDNSMaxText+1)
 	}
-	if len(js) > MDNSMaxText {
+	m, err := io.ReadFull(d.zr, d.out)
+	switch {
+	case err == nil:
 		return nil, errors.New("mdns: TXT payload inflates past the limit")
+	case err != io.ErrUnexpectedEOF && err != io.EOF:
+		return nil, err
 	}
 	var t mdnsTxt
-	if err := json.Unmarshal(js, &t); err != nil {
+	if err := json.Unmarshal(d.out[:m], &t); err != nil {
 		return nil, err
 	}
 	if t.Service == "" {
 		return nil, errors.New("mdns: TXT payload names no service")
 	}
 	return &t, nil
+}
+
+// decodeTxt reads a node description with a decoder of its own.
+func decodeTxt(strs []string) (*mdnsTxt, error) {
+	var d txtDecoder
+	return d.decode(strs)
 }
 
 // mdnsReg is one node registered by this process.
@@ -207,6 +234,7 @@ type mdnsRegistry struct {
 	timer    *time.Timer
 	timerAt  time.Time
 	seq      uint64
+	txt      txtDecoder // used under mu
 }
 
 // NewMDNSRegistry returns the multicast DNS registry, the default: zero configuration
@@ -655,6 +683,9 @@ func (r *mdnsRegistry) tick() {
 // handle is the packet handler: it answers queries for the nodes registered here and
 // learns from responses. Malformed packets are ignored.
 func (r *mdnsRegistry) handle(p mdns.Packet) {
+	if len(p.Data) > 9000 {
+		return // RFC 6762 §17: no mDNS packet exceeds 9000 bytes
+	}
 	var m dns.Msg
 	if err := m.Unpack(p.Data); err != nil {
 		return
@@ -805,7 +836,7 @@ func (r *mdnsRegistry) decodeSeen(domain string, s *mdns.Seen) (*Service, uint64
 		}
 		return nil, 0, 0, false
 	}
-	t, err := decodeTxt(s.Text)
+	t, err := r.txt.decode(s.Text)
 	if err != nil {
 		return nil, 0, 0, false
 	}

@@ -245,43 +245,24 @@ func hasFamily(prefixes []netip.Prefix, v6 bool) bool {
 	return false
 }
 
-// read delivers datagrams until the socket closes.
+// read delivers datagrams until the socket closes. It reuses its buffers: a flood of
+// packets makes no garbage here.
 func (c *Conn) read(f *family, query bool) {
 	defer c.wg.Done()
+	sock := f.listen
+	if query {
+		sock = f.query
+	}
+	uc, ok := sock.(*net.UDPConn)
+	if !ok {
+		return
+	}
 	buf := make([]byte, 65536)
+	oob := make([]byte, 256)
+	var cm4 ipv4.ControlMessage
+	var cm6 ipv6.ControlMessage
 	for {
-		var (
-			n     int
-			src   net.Addr
-			ifIdx int
-			err   error
-		)
-		switch {
-		case f.v6 && query:
-			var cm *ipv6.ControlMessage
-			n, cm, src, err = f.p6q.ReadFrom(buf)
-			if cm != nil {
-				ifIdx = cm.IfIndex
-			}
-		case f.v6:
-			var cm *ipv6.ControlMessage
-			n, cm, src, err = f.p6l.ReadFrom(buf)
-			if cm != nil {
-				ifIdx = cm.IfIndex
-			}
-		case query:
-			var cm *ipv4.ControlMessage
-			n, cm, src, err = f.p4q.ReadFrom(buf)
-			if cm != nil {
-				ifIdx = cm.IfIndex
-			}
-		default:
-			var cm *ipv4.ControlMessage
-			n, cm, src, err = f.p4l.ReadFrom(buf)
-			if cm != nil {
-				ifIdx = cm.IfIndex
-			}
-		}
+		n, oobn, _, src, err := uc.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -290,13 +271,19 @@ func (c *Conn) read(f *family, query bool) {
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		ua, ok := src.(*net.UDPAddr)
-		if !ok || c.handler == nil {
+		ifIdx := 0
+		if f.v6 {
+			if cm6.Parse(oob[:oobn]) == nil {
+				ifIdx = cm6.IfIndex
+			}
+		} else if cm4.Parse(oob[:oobn]) == nil {
+			ifIdx = cm4.IfIndex
+		}
+		if c.handler == nil {
 			continue
 		}
-		ap := ua.AddrPort()
-		ap = netip.AddrPortFrom(ap.Addr().Unmap().WithZone(ua.Zone), ap.Port())
-		c.handler(Packet{Data: buf[:n], Src: ap, IfIndex: ifIdx, Reply: query})
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		c.handler(Packet{Data: buf[:n], Src: src, IfIndex: ifIdx, Reply: query})
 	}
 }
 
