@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,28 +67,30 @@ func TestString(t *testing.T) {
 func TestLayout(t *testing.T) {
 	addr := testutil.EtcdEndpoint(t)
 	r := newRegistry(t, addr)
-	s := node("layout/svc", "1.0", "node/1")
+	name := uniqueName("layout") + "/svc"
+	s := node(name, "1.0", "node/1")
 	s.Metadata = map[string]string{"k": "v"}
 	s.Endpoints = []*registry.Endpoint{{Name: "Greeter.Hello", Metadata: map[string]string{"stream": "false"}}}
 	if err := r.Register(s); err != nil {
 		t.Fatal(err)
 	}
 	defer r.Deregister(s)
-	resp, err := rawClient(t, addr).Get(context.Background(), "/micro/registry/layout-svc/node-1")
+	resp, err := rawClient(t, addr).Get(context.Background(), "/micro/registry/"+strings.ReplaceAll(name, "/", "-")+"/node-1")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("get: %v %v", resp, err)
 	}
-	want := `{"name":"layout/svc","version":"1.0","metadata":{"k":"v"},"endpoints":[{"request":null,"response":null,"metadata":{"stream":"false"},"name":"Greeter.Hello"}],"nodes":[{"metadata":{"id":"node/1"},"id":"node/1","address":"127.0.0.1:1"}]}`
+	want := `{"name":"` + name + `","version":"1.0","metadata":{"k":"v"},"endpoints":[{"request":null,"response":null,"metadata":{"stream":"false"},"name":"Greeter.Hello"}],"nodes":[{"metadata":{"id":"node/1"},"id":"node/1","address":"127.0.0.1:1"}]}`
 	if got := string(resp.Kvs[0].Value); got != want {
 		t.Fatalf("value\n got %s\nwant %s", got, want)
 	}
-	got, err := r.GetService("layout/svc")
+	got, err := r.GetService(name)
 	if err != nil || len(got) != 1 || got[0].Nodes[0].Id != "node/1" || got[0].Metadata["k"] != "v" || len(got[0].Endpoints) != 1 {
 		t.Fatalf("lookup: %+v %v", got, err)
 	}
 	// a name that escapes to the same key segment is another service
-	if _, err := r.GetService("layout-svc"); !errors.Is(err, registry.ErrNotFound) {
-		t.Fatalf("layout-svc: %v", err)
+	escaped := strings.ReplaceAll(name, "/", "-")
+	if _, err := r.GetService(escaped); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("%s: %v", escaped, err)
 	}
 }
 
@@ -98,15 +101,16 @@ func TestLease(t *testing.T) {
 	r := newRegistry(t, addr)
 	cli := rawClient(t, addr)
 	ctx := context.Background()
+	name := uniqueName("lease")
 	get := func() (rev, lease int64) {
 		t.Helper()
-		resp, err := cli.Get(ctx, "/micro/registry/lease/a")
+		resp, err := cli.Get(ctx, "/micro/registry/"+name+"/a")
 		if err != nil || len(resp.Kvs) != 1 {
 			t.Fatalf("get: %v %v", resp, err)
 		}
 		return resp.Kvs[0].ModRevision, resp.Kvs[0].Lease
 	}
-	s := node("lease", "1", "a")
+	s := node(name, "1", "a")
 	if err := r.Register(s, registry.RegisterTTL(1500*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +144,7 @@ func TestLease(t *testing.T) {
 	if err := r.Deregister(s); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := cli.Get(ctx, "/micro/registry/lease/", clientv3.WithPrefix()); err != nil || len(resp.Kvs) != 0 {
+	if resp, err := cli.Get(ctx, "/micro/registry/"+name+"/", clientv3.WithPrefix()); err != nil || len(resp.Kvs) != 0 {
 		t.Fatalf("after deregister: %v %v", resp, err)
 	}
 }
@@ -152,12 +156,13 @@ func TestLeaseLost(t *testing.T) {
 	r := newRegistry(t, addr)
 	cli := rawClient(t, addr)
 	ctx := context.Background()
-	s := node("lost", "1", "a")
+	name := uniqueName("lost")
+	s := node(name, "1", "a")
 	if err := r.Register(s, registry.RegisterTTL(10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	defer r.Deregister(s)
-	resp, err := cli.Get(ctx, "/micro/registry/lost/a")
+	resp, err := cli.Get(ctx, "/micro/registry/"+name+"/a")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("get: %v %v", resp, err)
 	}
@@ -165,13 +170,13 @@ func TestLeaseLost(t *testing.T) {
 	if _, err := cli.Revoke(ctx, lease); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.GetService("lost"); !errors.Is(err, registry.ErrNotFound) {
+	if _, err := r.GetService(name); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("after revoke: %v", err)
 	}
 	if err := r.Register(s, registry.RegisterTTL(10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = cli.Get(ctx, "/micro/registry/lost/a")
+	resp, err = cli.Get(ctx, "/micro/registry/"+name+"/a")
 	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == int64(lease) || resp.Kvs[0].Lease == 0 {
 		t.Fatalf("after re-registration: %v %v", resp, err)
 	}
@@ -179,7 +184,8 @@ func TestLeaseLost(t *testing.T) {
 
 func TestListServices(t *testing.T) {
 	r := newRegistry(t, testutil.EtcdEndpoint(t))
-	for _, s := range []*registry.Service{node("list-b", "1", "x"), node("list-a", "2", "y"), node("list-a", "1", "z"), node("list-a", "1", "w")} {
+	p := uniqueName("list")
+	for _, s := range []*registry.Service{node(p+"-b", "1", "x"), node(p+"-a", "2", "y"), node(p+"-a", "1", "z"), node(p+"-a", "1", "w")} {
 		if err := r.Register(s); err != nil {
 			t.Fatal(err)
 		}
@@ -191,14 +197,14 @@ func TestListServices(t *testing.T) {
 	}
 	var got []string
 	for _, s := range list {
-		if strings.HasPrefix(s.Name, "list-") {
-			got = append(got, s.Name+":"+s.Version)
+		if strings.HasPrefix(s.Name, p) {
+			got = append(got, strings.TrimPrefix(s.Name, p)+":"+s.Version)
 			if len(s.Nodes) != 0 {
 				t.Fatalf("%s lists nodes", s.Name)
 			}
 		}
 	}
-	if strings.Join(got, ",") != "list-a:1,list-a:2,list-b:1" {
+	if strings.Join(got, ",") != "-a:1,-a:2,-b:1" {
 		t.Fatalf("listed %v", got)
 	}
 }
@@ -207,18 +213,19 @@ func TestListServices(t *testing.T) {
 // with the node that changed; Stop ends Next.
 func TestWatchEvents(t *testing.T) {
 	r := newRegistry(t, testutil.EtcdEndpoint(t))
-	w, err := r.Watch(registry.WatchService("watched"))
+	watched, other := uniqueName("watched"), uniqueName("other")
+	w, err := r.Watch(registry.WatchService(watched))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := node("watched", "1", "a")
+	s := node(watched, "1", "a")
 	steps := []func() error{
-		func() error { return r.Register(node("other", "1", "b")) },
+		func() error { return r.Register(node(other, "1", "b")) },
 		func() error { return r.Register(s) },
 		func() error { s.Nodes[0].Address = "127.0.0.1:9"; return r.Register(s) },
 		func() error { return r.Register(s) }, // unchanged: no event
 		func() error { return r.Deregister(s) },
-		func() error { return r.Deregister(node("other", "1", "b")) },
+		func() error { return r.Deregister(node(other, "1", "b")) },
 	}
 	for _, f := range steps {
 		if err := f(); err != nil {
@@ -230,7 +237,7 @@ func TestWatchEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := res.Action + " " + res.Service.Nodes[0].Address; got != want || res.Service.Name != "watched" || res.Service.Nodes[0].Id != "a" {
+		if got := res.Action + " " + res.Service.Nodes[0].Address; got != want || res.Service.Name != watched || res.Service.Nodes[0].Id != "a" {
 			t.Fatalf("event %d: %s (%s), want %s", i, got, res.Service.Name, want)
 		}
 	}
@@ -371,18 +378,24 @@ func TestUnreachable(t *testing.T) {
 		"List":       func() error { _, err := r.ListServices(); return err },
 		"Watch":      func() error { _, err := r.Watch(); return err },
 	}
+	var wg sync.WaitGroup
 	for name, call := range calls {
-		start := time.Now()
-		err := call()
-		d := time.Since(start)
-		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, registry.ErrNotFound) {
-			t.Errorf("%s: %v", name, err)
-		}
-		if d > timeout+time.Second {
-			t.Errorf("%s: failed after %s", name, d)
-		}
-		t.Logf("%s: %v after %s", name, err, d.Round(time.Millisecond))
+		wg.Add(1)
+		go func() { // concurrently: each waits for the whole timeout
+			defer wg.Done()
+			start := time.Now()
+			err := call()
+			d := time.Since(start)
+			if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, registry.ErrNotFound) {
+				t.Errorf("%s: %v", name, err)
+			}
+			if d > timeout+time.Second {
+				t.Errorf("%s: failed after %s", name, d)
+			}
+			t.Logf("%s: %v after %s", name, err, d.Round(time.Millisecond))
+		}()
 	}
+	wg.Wait()
 	// the caller's context bounds a call too
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
