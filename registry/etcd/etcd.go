@@ -99,6 +99,7 @@ type etcdRegistry struct {
 	mu       sync.Mutex
 	opts     registry.Options
 	conn     *conn // nil until the first call, and after Init
+	gen      int   // counts Inits: a connection made with older options is dropped
 	closed   bool
 	watchers map[*watcher]struct{}
 
@@ -134,6 +135,7 @@ func (r *etcdRegistry) Init(opts ...registry.Option) error {
 	for _, o := range opts {
 		o(&r.opts)
 	}
+	r.gen++
 	old := r.conn
 	r.conn = nil
 	r.mu.Unlock()
@@ -196,32 +198,35 @@ func (r *etcdRegistry) client() (*conn, error) {
 
 	r.connMu.Lock()
 	defer r.connMu.Unlock()
-	r.mu.Lock()
-	c, closed, opts := r.conn, r.closed, r.opts
-	r.mu.Unlock()
-	switch {
-	case closed:
-		return nil, ErrClosed
-	case c != nil:
-		return c, nil
-	}
-	cfg := clientConfig(opts)
-	at := strings.Join(cfg.Endpoints, ",")
-	// Without Auth, New does not block; with it, it authenticates within DialTimeout.
-	cli, err := clientv3.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("registry/etcd: connect to %s: %w", at, err)
-	}
-	c = &conn{cli: cli, timeout: timeoutOf(opts), at: at}
-	r.mu.Lock()
-	if r.closed {
+	for {
+		r.mu.Lock()
+		c, closed, opts, gen := r.conn, r.closed, r.opts, r.gen
 		r.mu.Unlock()
-		_ = cli.Close()
-		return nil, ErrClosed
+		switch {
+		case closed:
+			return nil, ErrClosed
+		case c != nil:
+			return c, nil
+		}
+		cfg := clientConfig(opts)
+		at := strings.Join(cfg.Endpoints, ",")
+		// Without Auth, New does not block; with it, it authenticates within DialTimeout.
+		cli, err := clientv3.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("registry/etcd: connect to %s: %w", at, err)
+		}
+		c = &conn{cli: cli, timeout: timeoutOf(opts), at: at}
+		r.mu.Lock()
+		closed, current := r.closed, r.gen == gen
+		if !closed && current {
+			r.conn = c
+		}
+		r.mu.Unlock()
+		if !closed && current {
+			return c, nil
+		}
+		_ = cli.Close() // closed, or Init changed the options meanwhile
 	}
-	r.conn = c
-	r.mu.Unlock()
-	return c, nil
 }
 
 // errorf returns an error of a call to etcd: the message, where etcd was, and err.

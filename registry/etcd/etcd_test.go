@@ -407,3 +407,33 @@ func TestUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestInit: Init with new addresses drops the connection; the next call uses the new
+// ones, and watchers on the old connection end with ErrWatchEnded.
+func TestInit(t *testing.T) {
+	addr := testutil.EtcdEndpoint(t)
+	r := newRegistry(t, testutil.FreeAddr(t), registry.Timeout(300*time.Millisecond))
+	if _, err := r.GetService("init"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("before Init: %v", err)
+	}
+	if err := r.Init(registry.Addrs(addr)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.GetService("init"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("after Init: %v", err)
+	}
+	w, err := r.Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if err := r.Init(registry.Timeout(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Next(); !errors.Is(err, etcd.ErrWatchEnded) {
+		t.Fatalf("watcher after Init: %v", err)
+	}
+	if r.Options().Timeout != time.Second {
+		t.Fatalf("timeout %s", r.Options().Timeout)
+	}
+}
