@@ -96,7 +96,14 @@ type mdnsTxt struct {
 	TTL uint32 `json:",omitempty"`
 }
 
-func encodeTxt(t *mdnsTxt) ([]string, error) {
+// txtEncoder writes node descriptions, reusing its compressor (whose state is most of a
+// megabyte). It is not safe for concurrent use.
+type txtEncoder struct {
+	buf bytes.Buffer
+	zw  *zlib.Writer
+}
+
+func (e *txtEncoder) encode(t *mdnsTxt) ([]string, error) {
 	js, err := json.Marshal(t)
 	if err != nil {
 		return nil, err
@@ -104,17 +111,27 @@ func encodeTxt(t *mdnsTxt) ([]string, error) {
 	if len(js) > MDNSMaxText {
 		return nil, fmt.Errorf("its description takes %d bytes, over the %d-byte limit", len(js), MDNSMaxText)
 	}
-	var buf bytes.Buffer
-	zw := zlib.NewWriter(&buf)
-	_, _ = zw.Write(js)
-	_ = zw.Close()
-	h := hex.EncodeToString(buf.Bytes())
-	var out []string
+	e.buf.Reset()
+	if e.zw == nil {
+		e.zw = zlib.NewWriter(&e.buf)
+	} else {
+		e.zw.Reset(&e.buf)
+	}
+	_, _ = e.zw.Write(js)
+	_ = e.zw.Close()
+	h := hex.EncodeToString(e.buf.Bytes())
+	out := make([]string, 0, len(h)/255+1)
 	for len(h) > 255 {
 		out = append(out, h[:255])
 		h = h[255:]
 	}
 	return append(out, h), nil
+}
+
+// encodeTxt writes a node description with an encoder of its own.
+func encodeTxt(t *mdnsTxt) ([]string, error) {
+	var e txtEncoder
+	return e.encode(t)
 }
 
 // txtDecoder reads node descriptions, reusing its buffers and inflater, so that a flood
@@ -235,6 +252,7 @@ type mdnsRegistry struct {
 	timerAt  time.Time
 	seq      uint64
 	txt      txtDecoder // used under mu
+	enc      txtEncoder // used under mu
 }
 
 // NewMDNSRegistry returns the multicast DNS registry, the default: zero configuration
@@ -386,7 +404,7 @@ func (r *mdnsRegistry) instance(domain string, s *Service, n *Node, ttl uint32, 
 	if err := mdns.CheckName(n.Id); err != nil {
 		return nil, fmt.Errorf("registry: mdns: node id %v", err)
 	}
-	txt, err := encodeTxt(&mdnsTxt{Service: s.Name, Version: s.Version, Endpoints: s.Endpoints, Metadata: n.Metadata, Address: n.Address, Seq: seq, TTL: ttl})
+	txt, err := r.enc.encode(&mdnsTxt{Service: s.Name, Version: s.Version, Endpoints: s.Endpoints, Metadata: n.Metadata, Address: n.Address, Seq: seq, TTL: ttl})
 	if err != nil {
 		return nil, fmt.Errorf("registry: mdns: node %s of %s: %v", n.Id, s.Name, err)
 	}
@@ -523,7 +541,7 @@ func (r *mdnsRegistry) withdrawLocked(key string, reg *mdnsReg) {
 	domain := r.domainLocked()
 	seq := r.nextSeqLocked()
 	bye := *reg.inst
-	if txt, err := encodeTxt(&mdnsTxt{Service: reg.svc.Name, Version: reg.svc.Version, Metadata: reg.svc.Nodes[0].Metadata, Address: reg.svc.Nodes[0].Address, Seq: seq}); err == nil {
+	if txt, err := r.enc.encode(&mdnsTxt{Service: reg.svc.Name, Version: reg.svc.Version, Metadata: reg.svc.Nodes[0].Metadata, Address: reg.svc.Nodes[0].Address, Seq: seq}); err == nil {
 		bye.Text = txt
 	}
 	r.sendLocked(mdns.Announcement(domain, &bye, 0))
@@ -684,7 +702,7 @@ func (r *mdnsRegistry) tick() {
 // learns from responses. Malformed packets are ignored.
 func (r *mdnsRegistry) handle(p mdns.Packet) {
 	if len(p.Data) > 9000 {
-		return // RFC 6762 §17: no mDNS packet exceeds 9000 bytes
+		return // RFC 6762 §17: no mDNS packet exceeds 9000 bytes (the Conn drops them too)
 	}
 	var m dns.Msg
 	if err := m.Unpack(p.Data); err != nil {

@@ -27,6 +27,10 @@ const Port = 5353
 // caps a multicast DNS packet at 9000 bytes, IP and UDP headers included (48 for IPv6).
 const MaxMessage = 9000 - 48
 
+// maxPacket is the longest datagram read: RFC 6762 §17 caps mDNS packets at 9000
+// bytes, headers included; longer ones are dropped.
+const maxPacket = 9000
+
 // The mDNS groups.
 var (
 	GroupV4 = netip.AddrPortFrom(netip.AddrFrom4([4]byte{224, 0, 0, 251}), Port)
@@ -257,7 +261,7 @@ func (c *Conn) read(f *family, query bool) {
 	if !ok {
 		return
 	}
-	buf := make([]byte, 65536)
+	buf := make([]byte, maxPacket+1) // a longer datagram arrives truncated, and is dropped
 	oob := make([]byte, 256)
 	var cm4 ipv4.ControlMessage
 	var cm6 ipv6.ControlMessage
@@ -279,7 +283,7 @@ func (c *Conn) read(f *family, query bool) {
 		} else if cm4.Parse(oob[:oobn]) == nil {
 			ifIdx = cm4.IfIndex
 		}
-		if c.handler == nil {
+		if c.handler == nil || n > maxPacket {
 			continue
 		}
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())

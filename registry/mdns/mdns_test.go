@@ -17,7 +17,7 @@ import (
 // The tests multicast, so they run in a network namespace of their own.
 func TestMain(m *testing.M) { testutil.MainInNetns(m) }
 
-func newRegistry(t *testing.T, opts ...registry.Option) registry.Registry {
+func newRegistry(t testing.TB, opts ...registry.Option) registry.Registry {
 	t.Helper()
 	r := mdns.NewRegistry(opts...)
 	t.Cleanup(func() { _ = r.(io.Closer).Close() })
