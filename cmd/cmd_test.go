@@ -11,6 +11,8 @@ import (
 	"github.com/seed-b3892490/micro/cmd"
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/registry/etcd"
+	"github.com/seed-b3892490/micro/registry/nats"
 	"github.com/seed-b3892490/micro/selector"
 	"github.com/seed-b3892490/micro/server"
 	"github.com/seed-b3892490/micro/transport"
@@ -130,4 +132,51 @@ func ExampleNewCmd() {
 	_ = c.Init(cmd.Args("svc", "--server_name", "greeter"), cmd.Server(&srv))
 	fmt.Println(srv.Options().Name)
 	// Output: greeter
+}
+
+// TestRegistryByName: --registry and MICRO_REGISTRY choose mdns (the default table),
+// memory, or etcd and nats once a main adds them, with --registry_address or
+// MICRO_REGISTRY_ADDRESS given to the backend. Building a registry connects to nothing.
+func TestRegistryByName(t *testing.T) {
+	extra := []cmd.Option{cmd.NewRegistry("etcd", etcd.NewRegistry), cmd.NewRegistry("nats", nats.NewRegistry)}
+	for _, tc := range []struct {
+		name, addr string
+		env        bool
+	}{
+		{"mdns", "", false}, {"memory", "", false},
+		{"etcd", "127.0.0.1:23790", false}, {"nats", "nats://127.0.0.1:42220", false},
+		{"mdns", "", true}, {"etcd", "10.0.0.1:2379,10.0.0.2:2379", true}, {"nats", "nats://127.0.0.1:42220", true},
+	} {
+		t.Run(fmt.Sprintf("%s/env=%v", tc.name, tc.env), func(t *testing.T) {
+			p := newParts()
+			var args []string
+			if tc.env {
+				t.Setenv("MICRO_REGISTRY", tc.name)
+				t.Setenv("MICRO_REGISTRY_ADDRESS", tc.addr)
+			} else {
+				args = []string{"--registry", tc.name}
+				if tc.addr != "" {
+					args = append(args, "--registry_address", tc.addr)
+				}
+			}
+			if err := cmd.NewCmd(extra...).Init(p.opts(args...)...); err != nil {
+				t.Fatal(err)
+			}
+			if got := p.reg.String(); got != tc.name {
+				t.Fatalf("registry %q, want %q", got, tc.name)
+			}
+			if want := strings.Join(strings.Split(tc.addr, ","), " "); tc.addr != "" && strings.Join(p.reg.Options().Addrs, " ") != want {
+				t.Fatalf("addresses %q, want %q", p.reg.Options().Addrs, want)
+			}
+			if p.srv.Options().Registry != p.reg || p.cli.Options().Registry != p.reg {
+				t.Fatal("the server and client were not given the registry")
+			}
+		})
+	}
+	if _, ok := cmd.DefaultRegistries["mdns"]; !ok {
+		t.Fatal("mdns is not in the default table")
+	}
+	if _, ok := cmd.DefaultRegistries["etcd"]; ok {
+		t.Fatal("the default table links a cluster backend")
+	}
 }
