@@ -876,7 +876,9 @@ func (r *mdnsRegistry) decodeSeen(domain string, s *mdns.Seen) (*Service, uint64
 	}
 	ttl := t.TTL
 	if ttl == 0 {
-		ttl = s.TTL
+		// a peer that does not say its TTL (Go Micro): answers to one-shot queries carry
+		// at most 10 s, so take the usual record TTL at least
+		ttl = max(s.TTL, uint32(MDNSDefaultRecordTTL/time.Second))
 	}
 	svc := &Service{Name: t.Service, Version: t.Version, Endpoints: t.Endpoints, Nodes: []*Node{{Id: id, Address: addr, Metadata: t.Metadata}}}
 	return svc, t.Seq, ttl, true
