@@ -101,7 +101,8 @@ func removeStaleNetns(ip string) {
 		if len(f) == 0 || !strings.HasPrefix(f[0], "micro-test-") {
 			continue
 		}
-		pid, err := strconv.Atoi(strings.TrimPrefix(f[0], "micro-test-"))
+		pidText, _, _ := strings.Cut(strings.TrimPrefix(f[0], "micro-test-"), "-")
+		pid, err := strconv.Atoi(pidText)
 		if err != nil {
 			continue
 		}
@@ -126,4 +127,53 @@ func NeedNetns(t testing.TB) {
 		reason = "the package's TestMain is not testutil.MainInNetns"
 	}
 	SkipOrFail(t, "multicast test skipped: %s", reason)
+}
+
+// Host is a network namespace made by LinkedHosts: a host on a LAN.
+type Host struct {
+	// Netns names the namespace: run a command in it with Command.
+	Netns string
+	// Addr is the host's IPv4 address on the LAN.
+	Addr string
+}
+
+// Command returns a command that runs name in the host's namespace.
+func (h Host) Command(name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", h.Netns, name}, args...)...)
+}
+
+// LinkedHosts makes n network namespaces, each with a veth interface (eth0, with
+// multicast, 10.254.0.<i+1>/24) on a bridge "lanbr" in the current namespace (which
+// takes 10.254.0.254/24): a LAN of n+1 hosts. It must run inside a namespace of
+// MainInNetns; the namespaces are removed when the test ends.
+func LinkedHosts(t testing.TB, n int) []Host {
+	t.Helper()
+	NeedNetns(t)
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "lanbr").Run() })
+	run("link", "add", "lanbr", "type", "bridge")
+	run("link", "set", "lanbr", "up")
+	run("addr", "add", "10.254.0.254/24", "dev", "lanbr")
+	run("addr", "add", "fe80::fe/64", "dev", "lanbr", "nodad")
+	hosts := make([]Host, n)
+	for i := range hosts {
+		h := Host{Netns: fmt.Sprintf("micro-test-%d-h%d", os.Getpid(), i), Addr: fmt.Sprintf("10.254.0.%d", i+1)}
+		hosts[i] = h
+		veth := fmt.Sprintf("lanv%d", i)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", h.Netns).Run() })
+		run("netns", "add", h.Netns)
+		run("-n", h.Netns, "link", "set", "lo", "up")
+		run("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.Netns)
+		run("link", "set", veth, "master", "lanbr")
+		run("link", "set", veth, "up")
+		run("-n", h.Netns, "addr", "add", h.Addr+"/24", "dev", "eth0")
+		run("-n", h.Netns, "addr", "add", fmt.Sprintf("fe80::%d/64", i+1), "dev", "eth0", "nodad")
+		run("-n", h.Netns, "link", "set", "eth0", "multicast", "on", "up")
+	}
+	return hosts
 }

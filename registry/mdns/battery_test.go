@@ -28,8 +28,9 @@ import (
 const helperEnv = "MICRO_MDNS_HELPER"
 
 // TestHelperProcess is a node in a process of its own, for the tests that kill or flood
-// one: re-executed with MICRO_MDNS_HELPER=<service>/<node>/<ttl>, it registers, renews a
-// quarter TTL, says "registered" and waits to be killed (at most a minute).
+// one: re-executed with MICRO_MDNS_HELPER=<service>/<node>/<ttl>[/<address>], it
+// registers, renews a quarter TTL, says "registered" and waits to be killed (at most a
+// minute).
 func TestHelperProcess(t *testing.T) {
 	spec := os.Getenv(helperEnv)
 	if spec == "" {
@@ -38,7 +39,11 @@ func TestHelperProcess(t *testing.T) {
 	parts := strings.Split(spec, "/")
 	ttl, _ := time.ParseDuration(parts[2])
 	r := mdns.NewRegistry()
-	s := node(parts[0], parts[1], "10.253.0.1:7000")
+	addr := "10.253.0.1:7000"
+	if len(parts) > 3 {
+		addr = parts[3]
+	}
+	s := node(parts[0], parts[1], addr)
 	end := time.After(time.Minute)
 	tick := time.NewTicker(ttl / 4)
 	defer tick.Stop()
@@ -61,8 +66,18 @@ func TestHelperProcess(t *testing.T) {
 // startNode runs TestHelperProcess in a child process and waits until it registered.
 func startNode(t *testing.T, service, id string, ttl time.Duration) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s/%s/%s", helperEnv, service, id, ttl))
+	return startNodeOn(t, nil, service, id, ttl, "10.253.0.1:7000")
+}
+
+// startNodeOn runs TestHelperProcess on a host of LinkedHosts (nil: here).
+func startNodeOn(t *testing.T, h *testutil.Host, service, id string, ttl time.Duration, addr string) *exec.Cmd {
+	t.Helper()
+	args := []string{"-test.run=^TestHelperProcess$", "-test.count=1"}
+	cmd := exec.Command(os.Args[0], args...)
+	if h != nil {
+		cmd = h.Command(os.Args[0], args...)
+	}
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s/%s/%s/%s", helperEnv, service, id, ttl, addr))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -438,4 +453,97 @@ func zlibBomb(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestD4AcrossNamespaces is the long form of D4 (MICRO_TEST_LONG=1): five services in
+// processes spread over three hosts (network namespaces) on a bridge are found from a
+// fourth within 1 s; idle, they send at most 2 packets a second each on the LAN; one
+// SIGKILLed is gone from lookups at once and from watchers within its TTL + 1 s; a
+// hostile flood from the fourth leaves the others answering.
+func TestD4AcrossNamespaces(t *testing.T) {
+	testutil.NeedNetns(t)
+	if !testutil.Long() {
+		t.Skip("long tier (MICRO_TEST_LONG=1): three namespaces on a bridge")
+	}
+	const ttl = 4 * time.Second
+	hosts := testutil.LinkedHosts(t, 3)
+	observer := newRegistry(t, mdns.Interfaces("lanbr"))
+	events := watch(t, observer, "")
+	var c counter
+	attacker := listenCounter(t, &c, "lanbr")
+	nodes := make([]*exec.Cmd, 5)
+	start := time.Now()
+	for i := range nodes {
+		h := hosts[i%len(hosts)]
+		nodes[i] = startNodeOn(t, &h, fmt.Sprint("lan-svc-", i), fmt.Sprint("lan-node-", i), ttl, fmt.Sprintf("%s:%d", h.Addr, 7200+i))
+	}
+	registered := time.Now()
+	testutil.Eventually(t, time.Second, func() bool {
+		list, err := observer.ListServices()
+		n := 0
+		for _, s := range list {
+			if strings.HasPrefix(s.Name, "lan-svc-") {
+				n++
+			}
+		}
+		return err == nil && n == 5
+	}, "the observer finds all five services")
+	t.Logf("five services on three hosts found %s after the last registered (%s after the first started)",
+		time.Since(registered).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	for i := range nodes {
+		got, err := observer.GetService(fmt.Sprint("lan-svc-", i))
+		if err != nil || got[0].Nodes[0].Address != fmt.Sprintf("%s:%d", hosts[i%len(hosts)].Addr, 7200+i) {
+			t.Fatalf("service %d: %v %v", i, got, err)
+		}
+	}
+
+	time.Sleep(1500 * time.Millisecond) // past the start-up announcements
+	before := c.responses.Load() + c.queries.Load()
+	const window = 4 * time.Second
+	time.Sleep(window) // measuring a rate: the sleep is the measurement
+	rate := float64(c.responses.Load()+c.queries.Load()-before) / window.Seconds() / 5
+	t.Logf("idle: %.2f packets/s per service on the LAN", rate)
+	if rate > 2 {
+		t.Fatalf("idle traffic %.2f packets/s per service, over 2", rate)
+	}
+
+	if err := nodes[0].Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = nodes[0].Wait()
+	killed := time.Now()
+	if _, err := observer.GetService("lan-svc-0"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("a killed node answered: %v", err)
+	}
+	for {
+		r := waitEvent(t, events, "delete", ttl+time.Second-time.Since(killed))
+		if r.Service.Name == "lan-svc-0" {
+			break
+		}
+	}
+	t.Logf("watcher dropped the killed node %s after the kill", time.Since(killed).Round(time.Millisecond))
+
+	base := rss(t, nodes[1].Process.Pid)
+	bomb := zlibBomb(t)
+	garbage := []byte("\x00\x00\x84\x00\x00\x01\x00\x01\x00\x00\x00\x00\xc0\x0c\x00\x0c")
+	query, _ := imdns.Query("lan-svc-1.micro.").Pack()
+	for i := 0; i < 1000; i++ {
+		_ = attacker.Multicast(bomb)
+		_ = attacker.Multicast(garbage)
+		_ = attacker.Multicast(query)
+	}
+	for i := 1; i < len(nodes); i++ {
+		if _, err := observer.GetService(fmt.Sprint("lan-svc-", i)); err != nil {
+			t.Fatalf("service %d after the flood: %v", i, err)
+		}
+	}
+	grown := rss(t, nodes[1].Process.Pid) - base
+	limit := int64(5 << 20)
+	if testutil.Race {
+		limit *= 4
+	}
+	t.Logf("a flooded node's RSS grew %d KiB", grown>>10)
+	if grown > limit {
+		t.Fatalf("RSS grew %d KiB, over %d", grown>>10, limit>>10)
+	}
 }
