@@ -12,12 +12,10 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
-	"golang.org/x/sys/unix"
 )
 
 // Port is the mDNS port.
@@ -112,20 +110,6 @@ func Interfaces(names []string) ([]net.Interface, error) {
 		out = append(out, ifi)
 	}
 	return out, nil
-}
-
-func reuse(network, address string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
-			return
-		}
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
 }
 
 // Listen opens the sockets and starts reading. It fails with ErrNoMulticast (wrapped,
