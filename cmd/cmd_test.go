@@ -2,6 +2,7 @@ package cmd_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +179,25 @@ func TestRegistryByName(t *testing.T) {
 	}
 	if _, ok := cmd.DefaultRegistries["etcd"]; ok {
 		t.Fatal("the default table links a cluster backend")
+	}
+}
+
+// TestEnvironmentDoesNotLeak: a value one Cmd read from the environment is not the
+// default of the next Cmd.
+func TestEnvironmentDoesNotLeak(t *testing.T) {
+	t.Setenv("MICRO_REGISTRY", "memory") // restores the variables when the test ends
+	t.Setenv("MICRO_SERVER_NAME", "leaky")
+	if err := cmd.NewCmd().Init(newParts().opts()...); err != nil {
+		t.Fatal(err)
+	}
+	os.Unsetenv("MICRO_REGISTRY")
+	os.Unsetenv("MICRO_SERVER_NAME")
+	p := newParts()
+	old := p.reg
+	if err := cmd.NewCmd().Init(p.opts()...); err != nil {
+		t.Fatal(err)
+	}
+	if p.reg != old || p.srv.Options().Name == "leaky" {
+		t.Fatalf("the environment of an earlier Cmd leaked: registry %s, name %q", p.reg, p.srv.Options().Name)
 	}
 }

@@ -140,17 +140,38 @@ func NewCmd(opts ...Option) Cmd {
 	return c
 }
 
-// cloneFlags returns fresh copies of DefaultFlags, so that Cmds do not share flag values.
+// cloneFlags returns fresh copies of DefaultFlags, so that Cmds do not share flag values:
+// urfave/cli writes the value it parses (from an argument or an environment variable)
+// into the flag itself, which would otherwise become the next Cmd's default.
 func cloneFlags() []cli.Flag {
 	out := make([]cli.Flag, 0, len(DefaultFlags))
 	for _, f := range DefaultFlags {
-		if g, ok := f.(*cli.GenericFlag); ok {
+		switch g := f.(type) {
+		case *cli.GenericFlag:
 			c := *g
 			c.Value = new(durationValue)
 			out = append(out, &c)
-			continue
+		case *cli.StringFlag:
+			c := *g
+			out = append(out, &c)
+		case *cli.IntFlag:
+			c := *g
+			out = append(out, &c)
+		case *cli.BoolFlag:
+			c := *g
+			out = append(out, &c)
+		case *cli.DurationFlag:
+			c := *g
+			out = append(out, &c)
+		case *cli.StringSliceFlag:
+			c := *g
+			if g.Value != nil {
+				c.Value = cli.NewStringSlice(g.Value.Value()...)
+			}
+			out = append(out, &c)
+		default:
+			out = append(out, f)
 		}
-		out = append(out, f)
 	}
 	return out
 }

@@ -86,8 +86,8 @@ type Conn struct {
 	loopback map[int]bool
 }
 
-// Interfaces returns the interfaces Listen would use for names (all that are up and can
-// multicast when names is empty), and why others were left out.
+// Interfaces returns the interfaces Listen would use for names: those of them, or all
+// when names is empty, that are up and can multicast.
 func Interfaces(names []string) ([]net.Interface, error) {
 	all, err := net.Interfaces()
 	if err != nil {
