@@ -41,27 +41,10 @@ func node(id string) *registry.Service {
 	return &registry.Service{Name: "x", Version: "1", Nodes: []*registry.Node{{Id: id, Address: id}}}
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestServesFromMemoryAndStaleWhenDown(t *testing.T) {
 	f := &flaky{Registry: registry.NewMemoryRegistry()}
 	_ = f.Register(node("a"))
-	var logs syncBuf
+	var logs testutil.SyncBuffer
 	c := cache.New(f, cache.WithTTL(50*time.Millisecond), cache.WithMinimumRetryInterval(time.Hour), cache.WithLogger(logger.NewLogger(logger.WithOutput(&logs))))
 	defer c.Stop()
 	for i := 0; i < 10; i++ {
@@ -156,7 +139,7 @@ func sortedIDs(services []*registry.Service) string {
 func TestOneWarningPerOutage(t *testing.T) {
 	f := &flaky{Registry: registry.NewMemoryRegistry()}
 	_ = f.Register(node("a"))
-	var logs syncBuf
+	var logs testutil.SyncBuffer
 	c := cache.New(f, cache.WithTTL(20*time.Millisecond), cache.WithMinimumRetryInterval(20*time.Millisecond),
 		cache.WithLogger(logger.NewLogger(logger.WithOutput(&logs))))
 	defer c.Stop()
@@ -273,7 +256,7 @@ func ExampleNew() {
 func TestFailureWithNothingStale(t *testing.T) {
 	f := &flaky{Registry: registry.NewMemoryRegistry()}
 	f.down.Store(true)
-	c := cache.New(f, cache.WithMinimumRetryInterval(time.Hour), cache.WithLogger(logger.NewLogger(logger.WithOutput(&syncBuf{}))))
+	c := cache.New(f, cache.WithMinimumRetryInterval(time.Hour), cache.WithLogger(logger.NewLogger(logger.WithOutput(&testutil.SyncBuffer{}))))
 	defer c.Stop()
 	for i := 0; i < 10; i++ {
 		_, err := c.GetService("x")

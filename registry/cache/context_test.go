@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/registry/cache"
@@ -30,7 +31,7 @@ func (r ctxRegistry) GetService(name string, opts ...registry.GetOption) ([]*reg
 func TestCallerContextEndsOnlyItsLookup(t *testing.T) {
 	mem := registry.NewMemoryRegistry()
 	_ = mem.Register(node("a"))
-	c := cache.New(ctxRegistry{mem}, cache.WithLogger(logger.NewLogger(logger.WithOutput(&syncBuf{}))))
+	c := cache.New(ctxRegistry{mem}, cache.WithLogger(logger.NewLogger(logger.WithOutput(&testutil.SyncBuffer{}))))
 	defer c.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -104,7 +105,7 @@ func TestLeaderContextEndsMidLookup(t *testing.T) {
 		mem := registry.NewMemoryRegistry()
 		_ = mem.Register(node("a"))
 		r := &gated{Registry: mem, entered: make(chan struct{}, 1), gate: make(chan struct{})}
-		c := cache.New(r, cache.WithLogger(logger.NewLogger(logger.WithOutput(&syncBuf{}))))
+		c := cache.New(r, cache.WithLogger(logger.NewLogger(logger.WithOutput(&testutil.SyncBuffer{}))))
 		ctx, cancel := context.WithCancel(context.Background())
 		leader := getAsync(c, registry.GetContext(ctx))
 		recv(t, r.entered, "the leader's lookup")

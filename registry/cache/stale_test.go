@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/registry/cache"
@@ -139,7 +140,7 @@ func TestWatchRestartDuringLookup(t *testing.T) {
 		rewatch:  make(chan struct{}),
 		running:  make(chan struct{}, 1),
 	}
-	c := cache.New(r, cache.WithLogger(logger.NewLogger(logger.WithOutput(&syncBuf{}))))
+	c := cache.New(r, cache.WithLogger(logger.NewLogger(logger.WithOutput(&testutil.SyncBuffer{}))))
 	defer c.Stop()
 	got := make(chan []*registry.Service, 1)
 	go func() {

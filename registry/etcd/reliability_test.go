@@ -4,7 +4,6 @@ package etcd_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/internal/testproto"
 	"github.com/seed-b3892490/micro/internal/testutil"
@@ -27,7 +28,6 @@ import (
 	"github.com/seed-b3892490/micro/registry/etcd"
 	"github.com/seed-b3892490/micro/selector"
 	"github.com/seed-b3892490/micro/server"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // The reliability battery's registry rows for etcd (D1–D3): a heartbeat of 0.5 s and a
@@ -280,24 +280,6 @@ func TestD2GracefulDeregister(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes, for captured logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestD3RegistryOutage: etcd is frozen (SIGSTOP) for 2 × TTL under two servers and a
 // calling client. Calls keep succeeding from the client's cache, the servers log their
 // failed registrations and keep serving, and after SIGCONT every node is in etcd again
@@ -306,7 +288,7 @@ func TestD3RegistryOutage(t *testing.T) {
 	e := testutil.StartEtcd(t)
 	addr := e.Endpoint()
 	const svc = "d3"
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	serverLog := logger.NewLogger(logger.WithOutput(logs))
 	// a short timeout, so that registrations fail (and are logged) during the outage
 	rs := newRegistry(t, addr, registry.Timeout(500*time.Millisecond))

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -160,29 +159,12 @@ func TestOversizedMetadataRefused(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestNoMulticastWarnsOnce: where no interface can multicast, the first use logs one
 // warning naming the registries that need none, and the registry still works within
 // the process.
 func TestNoMulticastWarnsOnce(t *testing.T) {
 	testutil.NeedNetns(t)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	r := newRegistry(t, mdns.Interfaces("no-such-interface0"), registry.Logger(logger.NewLogger(logger.WithOutput(&logs))))
 	s := node("alone", "alone-1", "127.0.0.1:1")
 	if err := r.Register(s); err != nil {
