@@ -211,7 +211,7 @@ func (s *rpcServer) Start() error {
 	if err := config.RegisterCheck(s.baseCtx); err != nil {
 		config.Logger.Logf(logger.WarnLevel, "server: register check failed, not registering yet: %v", err)
 	} else if err := s.Register(); err != nil {
-		config.Logger.Logf(logger.ErrorLevel, "server: register: %v (retrying every %s)", err, config.RegisterInterval)
+		config.Logger.Logf(logger.ErrorLevel, "server: register: %v (trying again in %s)", err, min(registerRetry, config.RegisterInterval))
 	}
 	s.regWg.Add(1)
 	go s.registrar(config.RegisterInterval)
@@ -230,15 +230,27 @@ func (s *rpcServer) rollback(ln transport.Listener) {
 	s.mu.Unlock()
 }
 
+// registerRetry is the first wait before registering again after a failure; it doubles
+// up to the register interval, so that a node is back soon after its registry is.
+const registerRetry = time.Second
+
 // registrar renews the registration every interval until Stop, deregistering while the
-// register check fails.
+// register check fails. After a failed registration it tries again sooner: after 1 s,
+// then twice as long each time, never longer than the interval.
 func (s *rpcServer) registrar(interval time.Duration) {
 	defer s.regWg.Done()
 	if interval <= 0 {
 		<-s.exit
 		return
 	}
-	t := time.NewTicker(interval)
+	backoff := registerRetry
+	wait := interval
+	s.mu.RLock()
+	if !s.registered {
+		wait = min(backoff, interval)
+	}
+	s.mu.RUnlock()
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
@@ -246,6 +258,7 @@ func (s *rpcServer) registrar(interval time.Duration) {
 			return
 		case <-t.C:
 		}
+		wait = interval
 		s.mu.RLock()
 		check, registered, ctx := s.opts.RegisterCheck, s.registered, s.baseCtx
 		s.mu.RUnlock()
@@ -256,11 +269,14 @@ func (s *rpcServer) registrar(interval time.Duration) {
 					s.log().Logf(logger.ErrorLevel, "server: deregister: %v", derr)
 				}
 			}
-			continue
+		} else if err := s.Register(); err != nil {
+			wait = min(backoff, interval)
+			backoff *= 2
+			s.log().Logf(logger.ErrorLevel, "server: register: %v (trying again in %s)", err, wait)
+		} else {
+			backoff = registerRetry
 		}
-		if err := s.Register(); err != nil {
-			s.log().Logf(logger.ErrorLevel, "server: register: %v", err)
-		}
+		t.Reset(wait)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,3 +277,37 @@ func TestConcurrentCalls(t *testing.T) {
 }
 
 func metadataSet(ctx context.Context, k, v string) context.Context { return metadata.Set(ctx, k, v) }
+
+// downRegistry fails the first `fail` Register calls: a registry that is unreachable
+// when the server starts (a fault the memory registry cannot have for real).
+type downRegistry struct {
+	registry.Registry
+	fail  atomic.Int32
+	calls atomic.Int32
+}
+
+func (d *downRegistry) Register(s *registry.Service, opts ...registry.RegisterOption) error {
+	d.calls.Add(1)
+	if d.fail.Add(-1) >= 0 {
+		return stderrors.New("registry unreachable")
+	}
+	return d.Registry.Register(s, opts...)
+}
+
+// TestRegisterRetriesSoonAfterFailure: a server whose registry is down when it starts
+// registers a second after the registry is back, not a whole interval later, and then
+// renews at the interval again.
+func TestRegisterRetriesSoonAfterFailure(t *testing.T) {
+	reg := &downRegistry{Registry: registry.NewMemoryRegistry()}
+	reg.fail.Store(3) // Start's registration tries three times
+	start := time.Now()
+	testutil.NewServer(t, reg, "late", new(testutil.Greeter), server.WithLogger(quiet), server.RegisterInterval(time.Minute))
+	testutil.Eventually(t, 3*time.Second, func() bool {
+		_, err := reg.GetService("late")
+		return err == nil
+	}, "the node is registered soon after the registry answers")
+	t.Logf("registered %s after start", time.Since(start).Round(time.Millisecond))
+	if n := reg.calls.Load(); n != 4 {
+		t.Fatalf("%d Register calls, want 3 failed and 1 that worked", n)
+	}
+}
