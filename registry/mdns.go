@@ -345,7 +345,7 @@ func (r *mdnsRegistry) acquireLocked() int {
 	if err != nil {
 		if !r.warned {
 			r.warned = true
-			r.log().Logf(logger.WarnLevel, "registry: mdns: %v; services in other processes cannot be found, nor this one by them. "+
+			r.log().Logf(logger.WarnLevel, "registry: %v; services in other processes cannot be found, nor this one by them. "+
 				"Choose a registry that needs no multicast: --registry=etcd or --registry=nats with --registry_address "+
 				"(MICRO_REGISTRY, MICRO_REGISTRY_ADDRESS), or --registry=memory within one process", err)
 		}
