@@ -14,20 +14,31 @@ var (
 	DefaultRetryBudgetPerSecond = 10.0
 )
 
+// budgetWindow is how far back the calls a budget may spend a share of are counted.
+const budgetWindow = 10 * time.Second
+
 // budget is a token bucket of retries: every call deposits ratio tokens, time deposits
-// perSecond tokens a second, a retry takes one. It is safe for concurrent use.
+// perSecond tokens a second, a retry takes one. The bucket holds at most the share ratio
+// of the calls of the last 10 s (and never less than perSecond + 10), so that after a
+// busy healthy spell the retries of a burst of failures (a node dying with calls in
+// flight) are paid for, while a long failure still gets no more than its share. It is
+// safe for concurrent use.
 type budget struct {
 	mu        sync.Mutex
 	ratio     float64
 	perSecond float64
-	max       float64
+	floor     float64 // the least the bucket may hold
 	tokens    float64
 	last      time.Time
+	// calls counted in the current and the previous window
+	cur, prev int
+	curStart  time.Time
 }
 
 func newBudget(ratio, perSecond float64) *budget {
-	max := perSecond + 10
-	return &budget{ratio: ratio, perSecond: perSecond, max: max, tokens: max, last: time.Now()}
+	floor := perSecond + 10
+	now := time.Now()
+	return &budget{ratio: ratio, perSecond: perSecond, floor: floor, tokens: floor, last: now, curStart: now}
 }
 
 // call records a call.
@@ -37,7 +48,8 @@ func (b *budget) call() {
 	}
 	b.mu.Lock()
 	b.refill()
-	b.tokens = min(b.tokens+b.ratio, b.max)
+	b.cur++
+	b.tokens = min(b.tokens+b.ratio, b.capacity())
 	b.mu.Unlock()
 }
 
@@ -56,8 +68,21 @@ func (b *budget) retry() bool {
 	return true
 }
 
+// capacity is the most the bucket holds now.
+func (b *budget) capacity() float64 {
+	return max(b.floor, b.ratio*float64(b.cur+b.prev))
+}
+
 func (b *budget) refill() {
 	now := time.Now()
-	b.tokens = min(b.tokens+now.Sub(b.last).Seconds()*b.perSecond, b.max)
+	if d := now.Sub(b.curStart); d >= budgetWindow {
+		if d >= 2*budgetWindow {
+			b.prev = 0
+		} else {
+			b.prev = b.cur
+		}
+		b.cur, b.curStart = 0, now
+	}
+	b.tokens = min(b.tokens+now.Sub(b.last).Seconds()*b.perSecond, b.capacity())
 	b.last = now
 }
