@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/seed-b3892490/micro/client"
+	"github.com/seed-b3892490/micro/errors"
 	"github.com/seed-b3892490/micro/internal/testproto"
 	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/registry"
@@ -328,5 +329,33 @@ func TestB3RollingRestart(t *testing.T) {
 	t.Logf("%d calls through 3 rolling restarts, %d failed", len(all), failed)
 	if failed > 0 {
 		t.Fatalf("%d calls failed during the rolling restart, e.g. %v", failed, first)
+	}
+}
+
+// TestClientErrorsRunOnce (issue 5, acceptance 6): a handler answering with a 4xx runs
+// exactly once per call, idempotent or not, whatever the retries allowed.
+func TestClientErrorsRunOnce(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	g := new(testutil.Greeter)
+	testutil.NewServer(t, reg, "greeter", g)
+	testutil.NewServer(t, reg, "greeter", g) // a second node a retry could go to
+	c := testutil.NewClient(t, reg)
+	const calls = 100
+	for _, idempotent := range []bool{false, true} {
+		g.Calls.Store(0)
+		opts := []client.CallOption{client.WithRetries(5)}
+		if idempotent {
+			opts = append(opts, client.WithIdempotent())
+		}
+		for i := 0; i < calls; i++ {
+			var rsp testproto.Response
+			err := c.Call(context.Background(), c.NewRequest("greeter", "Greeter.Fail", &testproto.Request{Name: "x"}), &rsp, opts...)
+			if errors.Code(err) != 404 {
+				t.Fatalf("got %v, want the handler's 404", err)
+			}
+		}
+		if n := g.Calls.Load(); n != calls {
+			t.Fatalf("idempotent=%v: the handler ran %d times for %d calls", idempotent, n, calls)
+		}
 	}
 }
