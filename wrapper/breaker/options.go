@@ -178,7 +178,13 @@ func IsFailure(err error) bool {
 	if stderrors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	switch code := errors.Code(err); {
+	var code int32
+	if e, ok := err.(*errors.Error); ok { // the usual case, without errors.As's allocation
+		code = e.Code
+	} else {
+		code = errors.Code(err)
+	}
+	switch {
 	case code == 0, code == 408:
 		return true
 	case code == 501:
