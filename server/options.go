@@ -53,6 +53,10 @@ type Options struct {
 	MaxMsgSize int64
 	// DrainTimeout bounds how long Stop waits for calls in flight before it cancels them.
 	DrainTimeout time.Duration
+	// MaxConcurrent caps the handlers (calls and open streams) running at once; a request
+	// beyond it is refused at once with 503 "server overloaded" and the Micro-Not-Started
+	// header, so that clients send it to another node. 0 (the default) sets no cap.
+	MaxConcurrent int
 	// MaxTimeout is the longest deadline a handler gets (default 5 min), whatever the
 	// caller asks for; a caller asking less gets what it asks.
 	MaxTimeout time.Duration
@@ -248,6 +252,10 @@ func ListenOption(l transport.ListenOption) Option {
 
 // MaxMsgSize sets the largest request body accepted.
 func MaxMsgSize(n int64) Option { return func(o *Options) { o.MaxMsgSize = n } }
+
+// MaxConcurrent caps the handlers running at once (0: no cap); requests beyond it are
+// refused with a 503 that clients retry on another node.
+func MaxConcurrent(n int) Option { return func(o *Options) { o.MaxConcurrent = n } }
 
 // DrainTimeout bounds how long Stop waits for calls in flight.
 func DrainTimeout(d time.Duration) Option { return func(o *Options) { o.DrainTimeout = d } }

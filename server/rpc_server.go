@@ -51,6 +51,7 @@ type rpcServer struct {
 	brokerSubs []broker.Subscriber
 
 	inflight inflight.Tracker
+	running  atomic.Int64 // handlers running, counted when MaxConcurrent caps them
 	acceptWg sync.WaitGroup
 	regWg    sync.WaitGroup
 }
@@ -451,10 +452,18 @@ func (s *rpcServer) ServeConn(sock transport.Socket) {
 			}
 			return
 		}
-		s.inflight.Add()
 		s.mu.RLock()
-		wg := s.opts.WaitGroup
+		wg, limit, name := s.opts.WaitGroup, s.opts.MaxConcurrent, s.opts.Name
 		s.mu.RUnlock()
+		if limit > 0 && s.running.Add(1) > int64(limit) {
+			s.running.Add(-1)
+			s.refuse(sock, name, limit)
+			if msg.Header[transport.StreamHeader] != "" {
+				return
+			}
+			continue
+		}
+		s.inflight.Add()
 		if wg != nil {
 			wg.Add(1)
 		}
@@ -463,10 +472,29 @@ func (s *rpcServer) ServeConn(sock transport.Socket) {
 			wg.Done()
 		}
 		s.inflight.Done()
+		if limit > 0 {
+			s.running.Add(-1)
+		}
 		if msg.Header[transport.StreamHeader] != "" {
 			return // a stream owns its socket to the end
 		}
 	}
+}
+
+// refuse answers a request the server has no room for: 503 with Micro-Not-Started, which
+// tells the client that no handler ran.
+func (s *rpcServer) refuse(sock transport.Socket, name string, limit int) {
+	e := errors.New(name, fmt.Sprintf("server overloaded: %d calls in progress; try another node", limit), 503).(*errors.Error)
+	js := e.Error()
+	_ = sock.Send(&transport.Message{
+		Header: map[string]string{
+			headers.ContentType: "application/json",
+			headers.Error:       js,
+			headers.Status:      strconv.Itoa(e.HTTPStatus()),
+			headers.NotStarted:  "overloaded",
+		},
+		Body: []byte(js),
+	})
 }
 
 func (s *rpcServer) sendError(sock transport.Socket, e *errors.Error) {

@@ -21,6 +21,11 @@ const (
 	TraceIDKey  = "Micro-Trace-ID"
 	Stream      = "Micro-Stream"
 
+	// NotStarted on an error reply says that no handler ran for the request (the server
+	// refused it before starting one, e.g. when overloaded): the caller may send it to
+	// another node, idempotent or not. Its value is the reason ("overloaded").
+	NotStarted = "Micro-Not-Started"
+
 	// Timeout is the time the caller will wait for the reply, in decimal nanoseconds.
 	Timeout = "Timeout"
 	// Path, Method and Status are pseudo-headers: HTTP transports map them to the request
