@@ -19,10 +19,11 @@
 //
 // After WithOpenTimeout (default 5 s) the circuit is half-open: the next
 // WithHalfOpenProbes calls (default 1) pass as probes and the others fail fast. When
-// every probe succeeds the circuit closes with fresh counts; when one fails it opens
-// again, for twice as long as before, up to WithMaxOpenTimeout (default 1 min). The move
-// to half-open is lazy: the first call after the open period makes it, as its probe, so
-// an idle circuit costs nothing and a Breaker runs no goroutine and no timer.
+// every probe succeeds the circuit closes with fresh counts; when one fails, or the
+// probes have not all answered within the open period, it opens again, for twice as long
+// as before, up to WithMaxOpenTimeout (default 1 min). The move to half-open is lazy: the
+// first call after the open period makes it, as its probe, so an idle circuit costs
+// nothing and a Breaker runs no goroutine and no timer.
 //
 // # What counts
 //
@@ -44,8 +45,8 @@
 // selector's business (it ejects nodes that refuse connections or time out).
 //
 // A Breaker keeps at most WithMaxServices circuits (default 1000), a few hundred bytes
-// each. It is safe for concurrent use, and may be shared by several clients: they then
-// share the circuits.
+// each. It is safe for concurrent use, and may be shared by several clients (with Wrap,
+// or by giving one NewClientWrapper to several): they then share the circuits.
 package breaker
 
 import (
@@ -97,10 +98,11 @@ type Change struct {
 	At time.Time
 	// Until is, when To is StateOpen, when the circuit will let a probe through.
 	Until time.Time
-	// Reason says why, for people: "5 consecutive failures (last: 503 ...)", "the probe
-	// failed (last: ...)", "open for 5s", "1 probe succeeded".
+	// Reason says why, for people: "5 consecutive failures (last: 503 ...)", "a failed
+	// probe (last: ...)", "open for 5s", "1 probe succeeded".
 	Reason string
-	// Err is, when To is StateOpen, the failure that opened the circuit.
+	// Err is, when To is StateOpen, the failure that opened the circuit (nil when probes
+	// did not answer in time).
 	Err error
 }
 

@@ -25,7 +25,7 @@ type circuit struct {
 
 	// open and half-open
 	openFor time.Duration // the current open period, doubled by failed probes
-	until   time.Time     // open: when the next probe may pass
+	until   time.Time     // open: when the next probe may pass; half-open: when unanswered probes count as failed
 	reason  string        // why it opened
 	probes  int           // half-open: probes let through and not finished
 	passed  int           // half-open: probes that succeeded
@@ -56,6 +56,13 @@ func (b *Breaker) allow(service string) (ticket, error) {
 	changed := false
 	if c.state == StateOpen && !now.Before(c.until) {
 		b.setState(c, StateHalfOpen, now, "open for "+c.openFor.String(), nil)
+		changed = true
+	}
+	if c.state == StateHalfOpen && c.probes+c.passed >= b.cfg.probes && !now.Before(c.until) {
+		// The probes have been out for a whole open period (a hung server, a stream
+		// opened without a deadline): take that as a failed probe, so that the circuit
+		// does not stay half-open for good.
+		b.setState(c, StateOpen, now, "a probe unanswered for "+c.openFor.String(), nil)
 		changed = true
 	}
 	if c.state == StateHalfOpen && c.probes+c.passed < b.cfg.probes {
@@ -173,6 +180,8 @@ func (b *Breaker) setState(c *circuit, to State, now time.Time, reason string, e
 		c.reason = reason
 		c.consecutive = 0
 		c.window = window{}
+	case StateHalfOpen:
+		c.until = now.Add(c.openFor)
 	}
 	if b.cfg.onChange == nil {
 		return

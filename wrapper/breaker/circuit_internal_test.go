@@ -212,3 +212,32 @@ func TestCallbackPanic(t *testing.T) {
 		t.Fatalf("delivered %v", got)
 	}
 }
+
+// TestUnansweredProbe: probes out for a whole open period count as failed, so a hung
+// probe does not keep the circuit half-open for good.
+func TestUnansweredProbe(t *testing.T) {
+	b, clk := testBreaker(t, WithConsecutiveFailures(1), WithOpenTimeout(time.Second))
+	outcome(t, b, "s", errDown)
+	clk.advance(time.Second)
+	hung, err := b.allow("s")
+	if err != nil || !hung.probe {
+		t.Fatalf("no probe: %v", err)
+	}
+	clk.advance(999 * time.Millisecond)
+	if _, err := b.allow("s"); err == nil {
+		t.Fatal("a second call passed while the probe is out")
+	}
+	clk.advance(time.Millisecond)
+	if _, err := b.allow("s"); err == nil || b.State("s") != StateOpen {
+		t.Fatalf("state %s, %v: the unanswered probe did not reopen the circuit", b.State("s"), err)
+	}
+	b.done(hung, nil) // too late: stale
+	if s := b.State("s"); s != StateOpen {
+		t.Fatalf("state %s after a stale probe", s)
+	}
+	clk.advance(2 * time.Second) // the open period doubled
+	outcome(t, b, "s", nil)
+	if s := b.State("s"); s != StateClosed {
+		t.Fatalf("state %s", s)
+	}
+}
