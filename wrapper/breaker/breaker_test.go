@@ -116,12 +116,12 @@ func newBreaker(t *testing.T, reg registry.Registry, opts ...breaker.Option) (*b
 }
 
 const (
-	cancel   = "cancel"   // the caller cancels its context
-	deadline = "deadline" // the call's deadline expires in the handler
+	stepCancel   = "cancel"   // the caller cancels its context
+	stepDeadline = "deadline" // the call's deadline expires in the handler
 )
 
 type step struct {
-	code    string // "" succeeds, a code fails with it, or cancel or deadline
+	code    string // "" succeeds, a code fails with it, or stepCancel or stepDeadline
 	wait    bool   // first wait for the open period to end
 	refused bool   // the breaker refuses the call
 	want    breaker.State
@@ -166,14 +166,14 @@ func TestStateMachine(t *testing.T) {
 		{"a success resets the count", nil,
 			seq(steps(4, step{code: "503", want: closed}), one(step{want: closed}), steps(4, step{code: "503", want: closed}), one(step{code: "503", want: open}))},
 		{"every failure counts: 500 502 504 408 and an expired deadline", nil,
-			[]step{{code: "500", want: closed}, {code: "502", want: closed}, {code: "504", want: closed}, {code: "408", want: closed}, {code: deadline, want: open}}},
+			[]step{{code: "500", want: closed}, {code: "502", want: closed}, {code: "504", want: closed}, {code: "408", want: closed}, {code: stepDeadline, want: open}}},
 		{"4xx and 501 never trip it", nil,
 			seq(steps(6, step{code: "400", want: closed}), steps(6, step{code: "404", want: closed}), steps(6, step{code: "401", want: closed}),
 				steps(6, step{code: "409", want: closed}), steps(6, step{code: "429", want: closed}), steps(6, step{code: "501", want: closed}))},
 		{"4xx are successes: they reset the count", nil,
 			seq(steps(4, step{code: "503", want: closed}), one(step{code: "404", want: closed}), steps(4, step{code: "503", want: closed}))},
 		{"cancelled calls count neither way", nil,
-			seq(steps(4, step{code: "503", want: closed}), steps(3, step{code: cancel, want: closed}), one(step{code: "503", want: open}))},
+			seq(steps(4, step{code: "503", want: closed}), steps(3, step{code: stepCancel, want: closed}), one(step{code: "503", want: open}))},
 		{"open to half-open to closed when the probe succeeds", nil,
 			seq(fiveFailures, one(step{wait: true, want: closed}), one(step{want: closed}))},
 		{"half-open to open when the probe fails", nil,
@@ -181,7 +181,7 @@ func TestStateMachine(t *testing.T) {
 		{"a 4xx probe closes: the service answered", nil,
 			seq(fiveFailures, one(step{wait: true, code: "404", want: closed}))},
 		{"a cancelled probe leaves it half-open for the next call", nil,
-			seq(fiveFailures, one(step{wait: true, code: cancel, want: halfOpen}), one(step{want: closed}))},
+			seq(fiveFailures, one(step{wait: true, code: stepCancel, want: halfOpen}), one(step{want: closed}))},
 		{"two probes must both succeed", []breaker.Option{breaker.WithHalfOpenProbes(2)},
 			seq(fiveFailures, one(step{wait: true, want: halfOpen}), one(step{want: closed}))},
 		{"the second of two probes failing reopens", []breaker.Option{breaker.WithHalfOpenProbes(2)},
@@ -197,12 +197,11 @@ func TestStateMachine(t *testing.T) {
 	}
 	reg := registry.NewMemoryRegistry()
 	be := newBackend(t, reg, "svc")
-	for i, tc := range cases {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := append([]breaker.Option{breaker.WithOpenTimeout(20 * time.Millisecond)}, tc.opts...)
 			b, rec, c := newBreaker(t, reg, opts...)
 			service := "svc"
-			_ = i
 			for j, s := range tc.steps {
 				if s.wait {
 					testutil.Eventually(t, 2*time.Second, func() bool { return b.State(service) == halfOpen }, "the open period ends")
@@ -211,11 +210,11 @@ func TestStateMachine(t *testing.T) {
 				ctx := context.Background()
 				var err error
 				switch s.code {
-				case cancel:
+				case stepCancel:
 					cctx, cancel := context.WithCancel(ctx)
 					cancel()
 					err = callCode(c, cctx, service, "")
-				case deadline:
+				case stepDeadline:
 					dctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 					var rsp testproto.Response
 					err = c.Call(dctx, c.NewRequest(service, "Svc.Block", &testproto.Request{}), &rsp)

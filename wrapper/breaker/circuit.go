@@ -104,6 +104,10 @@ func (b *Breaker) done(t ticket, err error) {
 	// the caller gave up: that says nothing about the service
 	ignore := err != nil && stderrors.Is(err, context.Canceled)
 	failed := err != nil && !ignore && b.cfg.isFailure(err)
+	last := ""
+	if failed { // outside the lock: err's Error method is not ours
+		last = summary(err)
+	}
 	c.mu.Lock()
 	if c.gen != t.gen {
 		c.mu.Unlock()
@@ -127,10 +131,10 @@ func (b *Breaker) done(t ticket, err error) {
 		c.window.add(tick, true)
 		c.consecutive++
 		if b.cfg.consecutive > 0 && c.consecutive >= b.cfg.consecutive {
-			b.setState(c, StateOpen, now, fmt.Sprintf("%d consecutive failures (last: %s)", c.consecutive, summary(err)), err)
+			b.setState(c, StateOpen, now, fmt.Sprintf("%d consecutive failures (last: %s)", c.consecutive, last), err)
 			changed = true
 		} else if calls, fails := c.window.sum(tick); b.cfg.ratio > 0 && calls >= b.cfg.minCalls && float64(fails) >= b.cfg.ratio*float64(calls) {
-			b.setState(c, StateOpen, now, fmt.Sprintf("%d of %d calls in %s failed (last: %s)", fails, calls, b.cfg.window, summary(err)), err)
+			b.setState(c, StateOpen, now, fmt.Sprintf("%d of %d calls in %s failed (last: %s)", fails, calls, b.cfg.window, last), err)
 			changed = true
 		}
 	case StateHalfOpen:
@@ -138,7 +142,7 @@ func (b *Breaker) done(t ticket, err error) {
 		switch {
 		case ignore:
 		case failed:
-			b.setState(c, StateOpen, b.now(), "a failed probe (last: "+summary(err)+")", err)
+			b.setState(c, StateOpen, b.now(), "a failed probe (last: "+last+")", err)
 			changed = true
 		default:
 			c.passed++
