@@ -143,8 +143,7 @@ func TestChangesInOrder(t *testing.T) {
 	b, clk := testBreaker(t, WithConsecutiveFailures(1), WithOpenTimeout(time.Millisecond), WithStateChangeFunc(func(c Change) {
 		n := active.Add(1)
 		defer active.Add(-1)
-		if n > maxActive.Load() {
-			maxActive.Store(n)
+		for m := maxActive.Load(); n > m && !maxActive.CompareAndSwap(m, n); m = maxActive.Load() {
 		}
 		mu.Lock()
 		defer mu.Unlock()
