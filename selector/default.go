@@ -19,15 +19,35 @@ type registrySelector struct {
 	opts   Options
 	cache  cache.Cache // built on first Select
 	health health
+
+	// now and base are the clock of load records: clock() is now() - base in ns.
+	now  func() time.Time
+	base time.Time
+
+	smu    sync.RWMutex
+	states map[string]*serviceState // by service
+
+	picks    counters  // WithHashKey's pick counters
+	selectOs sync.Pool // *SelectOptions, to apply a Select's options to
 }
 
 // NewSelector returns the registry selector: it reads Options.Registry (default
 // registry.DefaultRegistry) through a registry/cache made on first use, and picks nodes
 // with Options.Strategy (default Random). Nodes that Mark reports as unreachable or
-// timing out are ejected for a while (see the outlier ejection rules). It is safe for
-// concurrent use; Close stops its cache.
+// timing out are ejected for a while (see the outlier ejection rules). It implements
+// Tracker: the load it learns of each node (kept for the nodes the registry lists, and
+// forgotten when they leave) is what LeastLoaded picks by.
+//
+// Random, RoundRobin and LeastLoaded are recognised and run over node sets the selector
+// keeps per cached service list: a Select without filters, while no node is ejected,
+// allocates nothing, and RoundRobin takes turns across all Selects of a service, not
+// per Select. Other strategies are called on every Select, as in Go Micro.
+//
+// It is safe for concurrent use; Close stops its cache.
 func NewSelector(opts ...Option) Selector {
-	s := &registrySelector{health: health{now: time.Now}}
+	now := time.Now
+	s := &registrySelector{health: health{now: now}, now: now, base: now()}
+	s.selectOs.New = func() any { return new(SelectOptions) }
 	s.opts = Options{Context: context.Background()}
 	for _, o := range opts {
 		o(&s.opts)
@@ -79,40 +99,84 @@ func (s *registrySelector) registry() (cache.Cache, Strategy) {
 	return s.cache, s.opts.Strategy
 }
 
-// Select returns a Next over the nodes of service that pass the filters.
+// Select returns a Next over the nodes of service that pass the filters and are not
+// ejected.
 func (s *registrySelector) Select(service string, opts ...SelectOption) (Next, error) {
 	var so SelectOptions
 	if len(opts) > 0 {
-		// Options are applied to a heap copy only when there are any: a plain Select
-		// then allocates nothing but its Next.
-		p := new(SelectOptions)
+		// The options need a pointer that escapes: a pooled one, so that options cost
+		// no allocation of their own.
+		p := s.selectOs.Get().(*SelectOptions)
 		for _, o := range opts {
 			o(p)
 		}
 		so = *p
+		*p = SelectOptions{}
+		s.selectOs.Put(p)
 	}
 	c, strategy := s.registry()
-	services, err := c.GetService(service)
+	all, err := c.GetService(service)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
+			s.forget(service)
 			return nil, ErrNotFound
 		}
 		return nil, err
 	}
-	services = s.health.filter(service, services)
+	st, set := s.state(service, all)
+	services := s.health.filter(service, all)
 	for _, f := range so.Filters {
 		services = f(services)
 	}
 	if !hasNodes(services) {
 		return nil, ErrNoneAvailable
 	}
+	if !sameSlice(services, all) {
+		set = s.filteredSet(st, services)
+	}
 	if so.HashKey != "" {
-		return Hash(so.HashKey)(services), nil
+		return set.hash(so.HashKey, s.picks.get()), nil
 	}
 	if so.Strategy != nil {
 		strategy = so.Strategy
 	}
+	if b := builtinOf(strategy); b != custom {
+		return set.next(b), nil
+	}
 	return strategy(services), nil
+}
+
+// Track counts an attempt on node in flight until done, and learns its latency; see
+// Tracker. Nodes the selector does not list for service (addresses given to a call)
+// are not tracked.
+func (s *registrySelector) Track(service string, node *registry.Node) (done func(err error)) {
+	if node == nil {
+		return untracked
+	}
+	s.smu.RLock()
+	var l *nodeLoad
+	if st := s.states[service]; st != nil {
+		l = st.loads[node.Id]
+	}
+	s.smu.RUnlock()
+	if l == nil {
+		return untracked
+	}
+	start := s.clock()
+	l.begin()
+	return func(err error) { l.end(start, s.clock(), err) }
+}
+
+func untracked(error) {}
+
+// clock returns the time on the clock of load records, in ns.
+func (s *registrySelector) clock() int64 { return int64(s.now().Sub(s.base)) }
+
+// forget drops what the selector knows of a service the registry no longer has.
+func (s *registrySelector) forget(service string) {
+	s.smu.Lock()
+	delete(s.states, service)
+	s.smu.Unlock()
 }
 
 func hasNodes(services []*registry.Service) bool {

@@ -2,7 +2,9 @@
 //
 // The Selector looks services up in a registry (through a registry/cache by default),
 // applies Filters, then a Strategy that returns a Next function yielding nodes. The
-// default strategy is Random, as in Go Micro.
+// default strategy is Random, as in Go Micro; RoundRobin takes turns, LeastLoaded
+// prefers the nodes with the fewest calls in flight and the lowest latency (learned
+// through Tracker), and WithHashKey sends calls with one key to one node.
 package selector
 
 import (
@@ -28,6 +30,17 @@ type Selector interface {
 
 // Next returns the next node to use.
 type Next func() (*registry.Node, error)
+
+// Tracker is implemented by selectors that learn the load of nodes from the calls made
+// to them, as the registry selector does for LeastLoaded. The client calls Track when
+// an attempt on node (a call, or the opening of a stream) begins, and done exactly once
+// when it ends, with its outcome: nil for a success. done only feeds load (calls in
+// flight, latency); the client reports the outcome to Mark as well, which alone decides
+// ejection. Implementations are safe for concurrent use. A Selector that wraps another
+// should forward Track, or its inner selector learns nothing.
+type Tracker interface {
+	Track(service string, node *registry.Node) (done func(err error))
+}
 
 // Filter narrows the services (and their nodes) a selection considers. A Filter must not
 // modify the slice or services it is given; it returns new ones where it removes anything.
