@@ -194,7 +194,9 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 			}
 		}
 		tried[node.Id] = true
+		done := track(sel, req.Service(), node, copts)
 		err = call(ctx, node, req, rsp, copts)
+		done(err)
 		if !copts.isAddressCall() {
 			sel.Mark(req.Service(), node, err)
 		}
@@ -222,6 +224,17 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 }
 
 func (o CallOptions) isAddressCall() bool { return len(o.Address) > 0 }
+
+// track tells a selector that learns load (selector.Tracker) that an attempt on node
+// begins; the returned func reports its end. Attempts on given addresses are not its.
+func track(sel selector.Selector, service string, node *registry.Node, copts CallOptions) func(error) {
+	if t, ok := sel.(selector.Tracker); ok && !copts.isAddressCall() {
+		return t.Track(service, node)
+	}
+	return untracked
+}
+
+func untracked(error) {}
 
 // pick returns an untried node when it can find one in a few draws, else a tried one.
 func pick(next selector.Next, tried map[string]bool) (*registry.Node, error) {

@@ -77,7 +77,9 @@ func (c *rpcClient) Stream(ctx context.Context, req Request, opts ...CallOption)
 			}
 		}
 		tried[node.Id] = true
+		done := track(sel, req.Service(), node, copts)
 		st, err := c.openStream(ctx, node, req, m, open, tr, maxMsg, copts)
+		done(err)
 		if !copts.isAddressCall() {
 			sel.Mark(req.Service(), node, err)
 		}

@@ -40,6 +40,9 @@ var (
 		"roundrobin": func(opts ...selector.Option) selector.Selector {
 			return selector.NewSelector(append([]selector.Option{selector.SetStrategy(selector.RoundRobin)}, opts...)...)
 		},
+		"leastloaded": func(opts ...selector.Option) selector.Selector {
+			return selector.NewSelector(append([]selector.Option{selector.SetStrategy(selector.LeastLoaded)}, opts...)...)
+		},
 	}
 	// DefaultTransports are the transports --transport can name.
 	DefaultTransports = map[string]func(...transport.Option) transport.Transport{
@@ -77,7 +80,7 @@ var (
 		&cli.StringFlag{Name: "broker_address", EnvVars: []string{"MICRO_BROKER_ADDRESS"}, Usage: "comma-separated broker addresses"},
 		&cli.StringFlag{Name: "registry", EnvVars: []string{"MICRO_REGISTRY"}, Usage: "registry to use: mdns (default), memory, or etcd and nats where the program links them"},
 		&cli.StringFlag{Name: "registry_address", EnvVars: []string{"MICRO_REGISTRY_ADDRESS"}, Usage: "comma-separated registry addresses (etcd: 127.0.0.1:2379, nats: nats://127.0.0.1:4222)"},
-		&cli.StringFlag{Name: "selector", EnvVars: []string{"MICRO_SELECTOR"}, Usage: "selector to use (random, roundrobin)"},
+		&cli.StringFlag{Name: "selector", EnvVars: []string{"MICRO_SELECTOR"}, Usage: "selector to use (random, roundrobin, leastloaded)"},
 		&cli.StringFlag{Name: "transport", EnvVars: []string{"MICRO_TRANSPORT"}, Usage: "transport to use (http)"},
 		&cli.StringFlag{Name: "transport_address", EnvVars: []string{"MICRO_TRANSPORT_ADDRESS"}, Usage: "comma-separated transport addresses"},
 		&cli.StringFlag{Name: "log_level", EnvVars: []string{"MICRO_LOG_LEVEL"}, Usage: "trace, debug, info, warn, error or fatal"},
