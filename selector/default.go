@@ -43,7 +43,7 @@ type registrySelector struct {
 // allocates nothing, and RoundRobin takes turns across all Selects of a service, not
 // per Select. Other strategies are called on every Select, as in Go Micro.
 //
-// It is safe for concurrent use; Close stops its cache.
+// It and the Nexts it returns are safe for concurrent use; Close stops its cache.
 func NewSelector(opts ...Option) Selector {
 	now := time.Now
 	s := &registrySelector{health: health{now: now}, now: now, base: now()}
@@ -131,19 +131,20 @@ func (s *registrySelector) Select(service string, opts ...SelectOption) (Next, e
 	if !hasNodes(services) {
 		return nil, ErrNoneAvailable
 	}
+	if so.Strategy != nil {
+		strategy = so.Strategy
+	}
+	b := builtinOf(strategy)
+	if b == custom && so.HashKey == "" {
+		return strategy(services), nil
+	}
 	if !sameSlice(services, all) {
-		set = s.filteredSet(st, services)
+		set = s.filteredSet(st, services) // narrowed: a set of its own
 	}
 	if so.HashKey != "" {
 		return set.hash(so.HashKey, s.picks.get()), nil
 	}
-	if so.Strategy != nil {
-		strategy = so.Strategy
-	}
-	if b := builtinOf(strategy); b != custom {
-		return set.next(b), nil
-	}
-	return strategy(services), nil
+	return set.next(b), nil
 }
 
 // Track counts an attempt on node in flight until done, and learns its latency; see
@@ -174,6 +175,12 @@ func (s *registrySelector) clock() int64 { return int64(s.now().Sub(s.base)) }
 
 // forget drops what the selector knows of a service the registry no longer has.
 func (s *registrySelector) forget(service string) {
+	s.smu.RLock()
+	_, known := s.states[service]
+	s.smu.RUnlock()
+	if !known {
+		return
+	}
 	s.smu.Lock()
 	delete(s.states, service)
 	s.smu.Unlock()
