@@ -23,8 +23,8 @@ func RetryAlways(ctx context.Context, req Request, retryCount int, err error) (b
 }
 
 // RetryOnError is the default retry policy. It retries, on another node, a request that
-// provably never reached a handler (the connection could not be made, or the request
-// could not be written). For a call marked idempotent (WithIdempotent) it also retries
+// provably never reached a handler (the connection could not be made, the request could
+// not be written, or the server refused it before starting one: Micro-Not-Started). For a call marked idempotent (WithIdempotent) it also retries
 // lost connections and the codes 408, 502, 503 and 504. Everything else, including every
 // error a handler returned, is final. Decisions are made on error types and codes, never
 // on error text.
@@ -34,6 +34,10 @@ func RetryOnError(ctx context.Context, req Request, retryCount int, err error) (
 	}
 	if transport.IsNotSent(err) {
 		return true, nil
+	}
+	var refused *notStartedError
+	if stderrors.As(err, &refused) {
+		return true, nil // no handler ran (the server was overloaded)
 	}
 	if !isIdempotent(ctx) {
 		return false, nil
@@ -57,11 +61,21 @@ func isIdempotent(ctx context.Context) bool {
 }
 
 // lostError marks an attempt whose request was sent but whose reply never came (the
-// connection failed): the handler may or may not have run.
+// connection failed): the handler may or may not have run. It unwraps to a
+// transport.ConnLostError, which tells the selector that the node is unreachable.
 type lostError struct{ err error }
+
+func newLostError(err error) *lostError { return &lostError{&transport.ConnLostError{Err: err}} }
 
 func (e *lostError) Error() string { return e.err.Error() }
 func (e *lostError) Unwrap() error { return e.err }
+
+// notStartedError marks a reply saying that no handler ran (Micro-Not-Started, from an
+// overloaded server): the request may go to another node, idempotent or not.
+type notStartedError struct{ err error }
+
+func (e *notStartedError) Error() string { return e.err.Error() }
+func (e *notStartedError) Unwrap() error { return e.err }
 
 // exponentialBackoff waits 0 before the first attempt, then 100 ms, 200 ms, 400 ms, …
 // (at most 5 s), each with up to 50 % jitter removed, and never past the deadline.

@@ -377,9 +377,14 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		if ctx.Err() != nil {
 			return contextError(ctx.Err(), req)
 		}
-		return errors.Wrap(&lostError{err}, clientID, 502, fmt.Sprintf("call %s at %s: reply lost: %v", req.Endpoint(), node.Address, err))
+		return errors.Wrap(newLostError(err), clientID, 502, fmt.Sprintf("call %s at %s: reply lost: %v", req.Endpoint(), node.Address, err))
 	}
 	if e := replyError(&reply); e != nil {
+		if why := reply.Header[headers.NotStarted]; why != "" {
+			if me, ok := e.(*errors.Error); ok {
+				return errors.Wrap(&notStartedError{me}, me.Id, me.Code, me.Detail)
+			}
+		}
 		if errors.Code(e) == 408 {
 			// The server gave up on the deadline this call sent it: when that deadline is
 			// (all but) ours, report our own expiry, so the caller can match it.
@@ -454,7 +459,7 @@ func (c *rpcClient) transportError(ctx context.Context, err error, node *registr
 	if transport.IsNotSent(err) {
 		return errors.Wrap(err, clientID, 503, fmt.Sprintf("call %s at %s: %v", req.Endpoint(), node.Address, err))
 	}
-	return errors.Wrap(&lostError{err}, clientID, 502, fmt.Sprintf("call %s at %s: %v", req.Endpoint(), node.Address, err))
+	return errors.Wrap(newLostError(err), clientID, 502, fmt.Sprintf("call %s at %s: %v", req.Endpoint(), node.Address, err))
 }
 
 // replyError returns the error a reply carries, if any.

@@ -212,7 +212,7 @@ func (s *rpcStream) Recv(v interface{}) error {
 		if s.ctx.Err() != nil {
 			err = contextError(s.ctx.Err(), s.req)
 		} else {
-			err = errors.Wrap(&lostError{err}, clientID, 502, fmt.Sprintf("stream %s: %v", s.req.Endpoint(), err))
+			err = errors.Wrap(newLostError(err), clientID, 502, fmt.Sprintf("stream %s: %v", s.req.Endpoint(), err))
 		}
 		s.finish(err)
 		return err

@@ -14,7 +14,8 @@ import (
 // Outlier ejection: Mark takes nodes that fail out of selection for a while.
 //
 //   - A node that cannot be reached (the call was never sent: connection refused, no
-//     route) is ejected at once.
+//     route) or whose connection broke under a call (transport.ConnLostError: reset,
+//     closed) is ejected at once.
 //   - A node whose calls time out (408, 504, an expired deadline) three times in a row is
 //     ejected.
 //   - An ejected node comes back after its back-off (1 s, doubling with each ejection in a
@@ -47,7 +48,8 @@ func (h *health) mark(service string, node *registry.Node, err error) {
 	defer h.mu.Unlock()
 	byNode := h.nodes[service]
 	st := byNode[node.Id]
-	if err == nil || !(transport.IsNotSent(err) || isTimeout(err)) {
+	unreachable := transport.IsNotSent(err) || transport.IsConnLost(err)
+	if err == nil || !(unreachable || isTimeout(err)) {
 		// success, or an answer from a live node
 		if st != nil {
 			delete(byNode, node.Id)
@@ -69,7 +71,7 @@ func (h *health) mark(service string, node *registry.Node, err error) {
 	if now.Before(st.until) {
 		return // already out
 	}
-	if !transport.IsNotSent(err) {
+	if !unreachable {
 		st.timeouts++
 		if st.timeouts < ejectAfterTimeouts && st.backoff == 0 {
 			return

@@ -80,6 +80,26 @@ func IsNotSent(err error) bool {
 	return errors.As(err, &ns)
 }
 
+// ConnLostError is a failure after a message was sent: the connection broke before the
+// reply came, so the peer may or may not have acted on it. A caller may not resend the
+// message unless acting twice is harmless, but it learns that the peer is unreachable.
+type ConnLostError struct {
+	Err error
+}
+
+// Error returns the text of the underlying error.
+func (e *ConnLostError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *ConnLostError) Unwrap() error { return e.Err }
+
+// IsConnLost reports whether err says that a connection broke after a message was sent
+// (see ConnLostError).
+func IsConnLost(err error) bool {
+	var cl *ConnLostError
+	return errors.As(err, &cl)
+}
+
 var (
 	// ErrClosed is returned by operations on a closed Socket or Listener.
 	ErrClosed = errors.New("transport: closed")
