@@ -359,3 +359,39 @@ func TestClientErrorsRunOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestOverloadedNodeIsAvoided: a node refusing calls as overloaded (MaxConcurrent, with
+// Micro-Not-Started) has its refused calls sent to another node, even calls that are not
+// idempotent: no call fails, and the busy node's handler never sees a second call.
+func TestOverloadedNodeIsAvoided(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	busy := &testutil.Greeter{Node: "busy", Started: make(chan struct{}, 1), Release: make(chan struct{})}
+	b := testutil.NewServer(t, reg, "greeter", busy, server.MaxConcurrent(1))
+	free := &testutil.Greeter{Node: "free"}
+	testutil.NewServer(t, reg, "greeter", free)
+	c := testutil.NewClient(t, reg)
+	blocked := make(chan error, 1)
+	go func() {
+		var rsp testproto.Response
+		blocked <- c.Call(context.Background(), c.NewRequest("greeter", "Greeter.Block", &testproto.Request{}), &rsp, client.WithAddress(b.Options().Address))
+	}()
+	<-busy.Started // the busy node's one slot is taken
+	for i := 0; i < 200; i++ {
+		var rsp testproto.Response
+		if err := c.Call(context.Background(), c.NewRequest("greeter", "Greeter.Hello", &testproto.Request{Name: "x"}), &rsp); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if rsp.Message != "Hello x from free" {
+			t.Fatalf("call %d answered %q", i, rsp.Message)
+		}
+	}
+	if n := busy.Calls.Load(); n != 1 {
+		t.Fatalf("the overloaded node ran %d calls, want only the one holding its slot", n-1)
+	}
+	released := time.Now()
+	close(busy.Release)
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the held call returned %s after its release", time.Since(released))
+}

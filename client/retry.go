@@ -35,8 +35,7 @@ func RetryOnError(ctx context.Context, req Request, retryCount int, err error) (
 	if transport.IsNotSent(err) {
 		return true, nil
 	}
-	var refused *notStartedError
-	if stderrors.As(err, &refused) {
+	if isNotStarted(err) {
 		return true, nil // no handler ran (the server was overloaded)
 	}
 	if !isIdempotent(ctx) {
@@ -75,6 +74,11 @@ func (e *lostError) Unwrap() error { return e.err }
 type notStartedError struct{ err error }
 
 func (e *notStartedError) Error() string { return e.err.Error() }
+
+func isNotStarted(err error) bool {
+	var ns *notStartedError
+	return stderrors.As(err, &ns)
+}
 func (e *notStartedError) Unwrap() error { return e.err }
 
 // exponentialBackoff waits 0 before the first attempt, then 100 ms, 200 ms, 400 ms, …

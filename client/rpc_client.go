@@ -214,9 +214,10 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 		if !retry || attempt == copts.Retries {
 			return err
 		}
-		// A request that never left costs no backend anything; any other retry is paid
-		// from the budget, so that a failing backend gets no multiplied traffic.
-		if !transport.IsNotSent(err) && !budget.retry() {
+		// A request that never left, or that a server refused before starting a handler,
+		// costs no backend anything; any other retry is paid from the budget, so that a
+		// failing backend gets no multiplied traffic.
+		if !transport.IsNotSent(err) && !isNotStarted(err) && !budget.retry() {
 			return err
 		}
 	}
