@@ -155,17 +155,13 @@ func cloneFlags() []cli.Flag {
 			c.Value = new(durationValue)
 			out = append(out, &c)
 		case *cli.StringFlag:
-			c := *g
-			out = append(out, &c)
+			out = append(out, clone(g))
 		case *cli.IntFlag:
-			c := *g
-			out = append(out, &c)
+			out = append(out, clone(g))
 		case *cli.BoolFlag:
-			c := *g
-			out = append(out, &c)
+			out = append(out, clone(g))
 		case *cli.DurationFlag:
-			c := *g
-			out = append(out, &c)
+			out = append(out, clone(g))
 		case *cli.StringSliceFlag:
 			c := *g
 			if g.Value != nil {
@@ -177,6 +173,12 @@ func cloneFlags() []cli.Flag {
 		}
 	}
 	return out
+}
+
+// clone returns a shallow copy of a flag.
+func clone[F any](f *F) *F {
+	c := *f
+	return &c
 }
 
 func (c *cmd) App() *cli.App    { return c.app }

@@ -701,9 +701,6 @@ func (r *mdnsRegistry) tick() {
 // handle is the packet handler: it answers queries for the nodes registered here and
 // learns from responses. Malformed packets are ignored.
 func (r *mdnsRegistry) handle(p mdns.Packet) {
-	if len(p.Data) > 9000 {
-		return // RFC 6762 §17: no mDNS packet exceeds 9000 bytes (the Conn drops them too)
-	}
 	var m dns.Msg
 	if err := m.Unpack(p.Data); err != nil {
 		return
@@ -943,12 +940,7 @@ func (r *mdnsRegistry) results(l *mdnsLookup) []*Service {
 		sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].Id < s.Nodes[j].Id })
 		out = append(out, s)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Name != out[j].Name {
-			return out[i].Name < out[j].Name
-		}
-		return out[i].Version < out[j].Version
-	})
+	sortServices(out)
 	return out
 }
 
@@ -996,12 +988,7 @@ func (r *mdnsRegistry) ListServices(opts ...ListOption) ([]*Service, error) {
 			out = append(out, &Service{Name: n})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Name != out[j].Name {
-			return out[i].Name < out[j].Name
-		}
-		return out[i].Version < out[j].Version
-	})
+	sortServices(out)
 	return out, nil
 }
 

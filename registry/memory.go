@@ -313,12 +313,7 @@ func (m *memoryRegistry) ListServices(opts ...ListOption) ([]*Service, error) {
 			out = append(out, &Service{Name: ms.name, Version: ms.version, Metadata: maps.Clone(ms.metadata)})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Name != out[j].Name {
-			return out[i].Name < out[j].Name
-		}
-		return out[i].Version < out[j].Version
-	})
+	sortServices(out)
 	return out, nil
 }
 

@@ -1,6 +1,9 @@
 package registry
 
-import "maps"
+import (
+	"maps"
+	"sort"
+)
 
 // CopyService returns a deep copy of s.
 func CopyService(s *Service) *Service {
@@ -58,4 +61,14 @@ func copyValue(v *Value) *Value {
 		}
 	}
 	return c
+}
+
+// sortServices orders services by name, then version.
+func sortServices(out []*Service) {
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Version < out[j].Version
+	})
 }

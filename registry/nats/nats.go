@@ -505,17 +505,9 @@ func (r *natsRegistry) Register(s *registry.Service, opts ...registry.RegisterOp
 	if err != nil {
 		return err
 	}
-	max := c.maxPayload()
-	msgs := make([][]byte, len(nodes))
-	for i, n := range nodes {
-		data, err := encodeAnnouncement(cfg.registerAction, s, n, o.TTL)
-		if err != nil {
-			return fmt.Errorf("nats registry: encode %s: %w", s.Name, err)
-		}
-		if int64(len(data)) > max {
-			return fmt.Errorf("%w: service %s node %q is %d bytes, the server allows %d", ErrTooLarge, s.Name, n.Id, len(data), max)
-		}
-		msgs[i] = data
+	msgs, err := c.announcements(cfg.registerAction, s, nodes, o.TTL)
+	if err != nil {
+		return err
 	}
 
 	r.pubMu.Lock()
@@ -533,6 +525,24 @@ func (r *natsRegistry) Register(s *registry.Service, opts ...registry.RegisterOp
 		return fmt.Errorf("%w: announce %s: %w", ErrUnavailable, s.Name, err)
 	}
 	return c.flush(o.Context, "register "+s.Name)
+}
+
+// announcements encodes one announcement per node, refusing any the server would not
+// take.
+func (c *connection) announcements(action string, s *registry.Service, nodes []*registry.Node, ttl time.Duration) ([][]byte, error) {
+	max := c.maxPayload()
+	msgs := make([][]byte, len(nodes))
+	for i, n := range nodes {
+		data, err := encodeAnnouncement(action, s, n, ttl)
+		if err != nil {
+			return nil, fmt.Errorf("nats registry: encode %s: %w", s.Name, err)
+		}
+		if int64(len(data)) > max {
+			return nil, fmt.Errorf("%w: service %s node %q is %d bytes, the server allows %d", ErrTooLarge, s.Name, n.Id, len(data), max)
+		}
+		msgs[i] = data
+	}
+	return msgs, nil
 }
 
 func (c *connection) publish(subject string, msgs [][]byte) error {
@@ -588,17 +598,9 @@ func (r *natsRegistry) Deregister(s *registry.Service, opts ...registry.Deregist
 	if err != nil {
 		return err
 	}
-	max := c.maxPayload()
-	msgs := make([][]byte, len(nodes))
-	for i, n := range nodes {
-		data, err := encodeAnnouncement("delete", s, n, 0)
-		if err != nil {
-			return fmt.Errorf("nats registry: encode %s: %w", s.Name, err)
-		}
-		if int64(len(data)) > max {
-			return fmt.Errorf("%w: service %s node %q is %d bytes, the server allows %d", ErrTooLarge, s.Name, n.Id, len(data), max)
-		}
-		msgs[i] = data
+	msgs, err := c.announcements("delete", s, nodes, 0)
+	if err != nil {
+		return err
 	}
 	r.pubMu.Lock()
 	r.mu.Lock()
