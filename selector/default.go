@@ -66,6 +66,9 @@ func (s *registrySelector) fill() {
 	if s.opts.Logger == nil {
 		s.opts.Logger = logger.DefaultLogger
 	}
+	s.health.mu.Lock()
+	s.health.after, s.health.first, s.health.most = s.opts.EjectAfter, s.opts.EjectFor, s.opts.EjectMax
+	s.health.mu.Unlock()
 }
 
 // Init applies options; a new registry replaces the cache.
@@ -124,7 +127,7 @@ func (s *registrySelector) Select(service string, opts ...SelectOption) (Next, e
 		return nil, err
 	}
 	st, set := s.state(service, all)
-	services := s.health.filter(service, all)
+	services := s.health.filter(service, all, func(id string) bool { return s.busy(service, id) })
 	for _, f := range so.Filters {
 		services = f(services)
 	}
@@ -169,6 +172,18 @@ func (s *registrySelector) Track(service string, node *registry.Node) (done func
 }
 
 func untracked(error) {}
+
+// busy reports whether an attempt on the node is in flight.
+func (s *registrySelector) busy(service, id string) bool {
+	s.smu.RLock()
+	defer s.smu.RUnlock()
+	if st := s.states[service]; st != nil {
+		if l := st.loads[id]; l != nil {
+			return l.inflight.Load() > 0
+		}
+	}
+	return false
+}
 
 // clock returns the time on the clock of load records, in ns.
 func (s *registrySelector) clock() int64 { return int64(s.now().Sub(s.base)) }

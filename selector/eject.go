@@ -19,9 +19,12 @@ import (
 //   - A node whose calls time out (408, 504, an expired deadline) three times in a row is
 //     ejected.
 //   - An ejected node comes back after its back-off (1 s, doubling with each ejection in a
-//     row, at most 30 s) on probation: one success clears its record, one more failure
-//     ejects it again for twice as long.
+//     row, at most 30 s) on probation: it takes one attempt at a time (it is not
+//     selected while an attempt on it is in flight), one success clears its record, and
+//     one more failure ejects it again for twice as long.
 //   - When every node of a service is ejected, selection ignores ejection (fail open).
+//
+// Ejection sets the count of timeouts and the back-offs.
 const (
 	ejectAfterTimeouts = 3
 	ejectFirst         = time.Second
@@ -38,6 +41,25 @@ type health struct {
 	mu    sync.Mutex
 	nodes map[string]map[string]*nodeHealth // service, node id
 	now   func() time.Time
+
+	// the policy (Ejection); zero values mean the defaults
+	after       int // timeouts in a row that eject; < 0: never eject
+	first, most time.Duration
+}
+
+// policy returns the ejection settings, defaults filled in.
+func (h *health) policy() (after int, first, most time.Duration) {
+	after, first, most = h.after, h.first, h.most
+	if after == 0 {
+		after = ejectAfterTimeouts
+	}
+	if first <= 0 {
+		first = ejectFirst
+	}
+	if most <= 0 {
+		most = ejectMax
+	}
+	return after, first, max(first, most)
 }
 
 func (h *health) mark(service string, node *registry.Node, err error) {
@@ -46,6 +68,10 @@ func (h *health) mark(service string, node *registry.Node, err error) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	after, first, most := h.policy()
+	if after < 0 {
+		return // ejection off
+	}
 	byNode := h.nodes[service]
 	st := byNode[node.Id]
 	unreachable := transport.IsNotSent(err) || transport.IsConnLost(err)
@@ -73,12 +99,12 @@ func (h *health) mark(service string, node *registry.Node, err error) {
 	}
 	if !unreachable {
 		st.timeouts++
-		if st.timeouts < ejectAfterTimeouts && st.backoff == 0 {
+		if st.timeouts < after && st.backoff == 0 {
 			return
 		}
 	}
 	// eject; a node on probation (ejected before) goes out for twice as long
-	st.backoff = min(max(st.backoff*2, ejectFirst), ejectMax)
+	st.backoff = min(max(st.backoff*2, first), most)
 	st.until = now.Add(st.backoff)
 	st.timeouts = 0
 }
@@ -91,9 +117,10 @@ func isTimeout(err error) bool {
 	return stderrors.Is(err, context.DeadlineExceeded)
 }
 
-// filter returns services without their ejected nodes; it returns the input itself
-// (no copy) when no node is ejected, and when every node is.
-func (h *health) filter(service string, services []*registry.Service) []*registry.Service {
+// filter returns services without their ejected nodes, nor the nodes on probation for
+// which busy (when not nil) reports an attempt in flight; it returns the input itself
+// (no copy) when no node is left out, and when every node would be.
+func (h *health) filter(service string, services []*registry.Service, busy func(id string) bool) []*registry.Service {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	byNode := h.nodes[service]
@@ -103,7 +130,13 @@ func (h *health) filter(service string, services []*registry.Service) []*registr
 	now := h.now()
 	ejected := func(n *registry.Node) bool {
 		st := byNode[n.Id]
-		return st != nil && now.Before(st.until)
+		if st == nil {
+			return false
+		}
+		if now.Before(st.until) {
+			return true
+		}
+		return st.backoff > 0 && busy != nil && busy(n.Id) // on probation, probe running
 	}
 	some, all := false, true
 	for _, s := range services {

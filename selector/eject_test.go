@@ -30,12 +30,12 @@ func TestEjection(t *testing.T) {
 	refused := &transport.NotSentError{Err: errors.New("connection refused")}
 	timeout := merrors.Timeout("x", "slow")
 
-	if got := h.filter("x", svcs); ids(got) != "a,b,c" {
+	if got := h.filter("x", svcs, nil); ids(got) != "a,b,c" {
 		t.Fatal(ids(got))
 	}
 	// refused: out at once
 	h.mark("x", a, refused)
-	if got := h.filter("x", svcs); ids(got) != "b,c" {
+	if got := h.filter("x", svcs, nil); ids(got) != "b,c" {
 		t.Fatalf("after a refusal: %s", ids(got))
 	}
 	if ids(svcs) != "a,b,c" {
@@ -47,40 +47,107 @@ func TestEjection(t *testing.T) {
 	h.mark("x", b, merrors.NotFound("x", "alive"))
 	h.mark("x", b, timeout)
 	h.mark("x", b, context.DeadlineExceeded)
-	if got := h.filter("x", svcs); ids(got) != "b,c" {
+	if got := h.filter("x", svcs, nil); ids(got) != "b,c" {
 		t.Fatalf("two timeouts ejected b: %s", ids(got))
 	}
 	h.mark("x", b, timeout)
-	if got := h.filter("x", svcs); ids(got) != "c" {
+	if got := h.filter("x", svcs, nil); ids(got) != "c" {
 		t.Fatalf("after three timeouts: %s", ids(got))
 	}
 	// back after the back-off, on probation: one failure ejects for twice as long
 	now = now.Add(ejectFirst + time.Millisecond)
-	if got := h.filter("x", svcs); ids(got) != "a,b,c" {
+	if got := h.filter("x", svcs, nil); ids(got) != "a,b,c" {
 		t.Fatalf("after the back-off: %s", ids(got))
 	}
 	h.mark("x", a, refused)
 	now = now.Add(ejectFirst + time.Millisecond)
-	if got := h.filter("x", svcs); ids(got) != "b,c" {
+	if got := h.filter("x", svcs, nil); ids(got) != "b,c" {
 		t.Fatalf("a second ejection should last 2 s: %s", ids(got))
 	}
 	now = now.Add(ejectFirst)
 	// a success on probation clears the record
 	h.mark("x", a, nil)
 	h.mark("x", a, timeout)
-	if got := h.filter("x", svcs); ids(got) != "a,b,c" {
+	if got := h.filter("x", svcs, nil); ids(got) != "a,b,c" {
 		t.Fatalf("after a success: %s", ids(got))
 	}
 	// every node out: fail open
 	for _, n := range svcs[0].Nodes {
 		h.mark("x", n, refused)
 	}
-	if got := h.filter("x", svcs); ids(got) != "a,b,c" {
+	if got := h.filter("x", svcs, nil); ids(got) != "a,b,c" {
 		t.Fatalf("all ejected: %s", ids(got))
 	}
 	h.reset("x")
 	h.mark("x", a, refused)
-	if got := h.filter("y", svcs); ids(got) != "a,b,c" {
+	if got := h.filter("y", svcs, nil); ids(got) != "a,b,c" {
 		t.Fatal("ejection leaked to another service")
+	}
+}
+
+func TestEjectionPolicy(t *testing.T) {
+	now := time.Unix(1000, 0)
+	h := health{now: func() time.Time { return now }, after: 5, first: 3 * time.Second, most: 4 * time.Second}
+	svcs := []*registry.Service{{Name: "x", Nodes: []*registry.Node{{Id: "a"}, {Id: "b"}}}}
+	a := svcs[0].Nodes[0]
+	timeout := merrors.Timeout("x", "slow")
+	for i := 0; i < 4; i++ {
+		h.mark("x", a, timeout)
+	}
+	if got := h.filter("x", svcs, nil); ids(got) != "a,b" {
+		t.Fatalf("four timeouts ejected a with EjectAfter 5: %s", ids(got))
+	}
+	h.mark("x", a, timeout)
+	if got := h.filter("x", svcs, nil); ids(got) != "b" {
+		t.Fatalf("five timeouts: %s", ids(got))
+	}
+	now = now.Add(2 * time.Second)
+	if got := h.filter("x", svcs, nil); ids(got) != "b" {
+		t.Fatalf("back before EjectFor (3 s): %s", ids(got))
+	}
+	now = now.Add(time.Second + time.Millisecond)
+	h.mark("x", a, timeout) // on probation: out again, for min(2 × 3 s, 4 s)
+	now = now.Add(4*time.Second - time.Millisecond)
+	if got := h.filter("x", svcs, nil); ids(got) != "b" {
+		t.Fatalf("second ejection shorter than EjectMax: %s", ids(got))
+	}
+	now = now.Add(2 * time.Millisecond)
+	if got := h.filter("x", svcs, nil); ids(got) != "a,b" {
+		t.Fatalf("second ejection longer than EjectMax: %s", ids(got))
+	}
+
+	off := health{now: func() time.Time { return now }, after: -1}
+	off.mark("x", a, &transport.NotSentError{Err: errors.New("refused")})
+	if got := off.filter("x", svcs, nil); ids(got) != "a,b" {
+		t.Fatalf("ejection off, yet a refusal ejected: %s", ids(got))
+	}
+}
+
+// A node on probation takes one attempt at a time: while one is in flight it is left
+// out of selection.
+func TestProbationOneAttempt(t *testing.T) {
+	now := time.Unix(1000, 0)
+	h := health{now: func() time.Time { return now }}
+	svcs := []*registry.Service{{Name: "x", Nodes: []*registry.Node{{Id: "a"}, {Id: "b"}}}}
+	a := svcs[0].Nodes[0]
+	inflight := map[string]bool{}
+	busy := func(id string) bool { return inflight[id] }
+	h.mark("x", a, &transport.NotSentError{Err: errors.New("refused")})
+	now = now.Add(ejectFirst + time.Millisecond)
+	if got := h.filter("x", svcs, busy); ids(got) != "a,b" {
+		t.Fatalf("on probation, idle: %s", ids(got))
+	}
+	inflight["a"] = true
+	if got := h.filter("x", svcs, busy); ids(got) != "b" {
+		t.Fatalf("on probation with an attempt in flight: %s", ids(got))
+	}
+	inflight["a"], inflight["b"] = false, true
+	if got := h.filter("x", svcs, busy); ids(got) != "a,b" {
+		t.Fatalf("a healthy busy node left out: %s", ids(got))
+	}
+	inflight["a"] = true
+	h.mark("x", a, nil) // the probe succeeded: a is healthy, busy or not
+	if got := h.filter("x", svcs, busy); ids(got) != "a,b" {
+		t.Fatalf("after the probe succeeded: %s", ids(got))
 	}
 }

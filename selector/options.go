@@ -2,6 +2,7 @@ package selector
 
 import (
 	"context"
+	"time"
 
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/registry"
@@ -15,6 +16,13 @@ type Options struct {
 	Strategy Strategy
 	Context  context.Context
 	Logger   logger.Logger
+
+	// EjectAfter is how many timeouts in a row eject a node (default 3); below 0, Mark
+	// ejects no node at all. Unreachable nodes are ejected at once.
+	EjectAfter int
+	// EjectFor is the first back-off of an ejected node (default 1 s); it doubles with
+	// each ejection in a row, up to EjectMax (default 30 s).
+	EjectFor, EjectMax time.Duration
 }
 
 // SelectOptions configure one Select call.
@@ -35,6 +43,14 @@ type SelectOption func(*SelectOptions)
 
 // Registry sets the registry the selector reads.
 func Registry(r registry.Registry) Option { return func(o *Options) { o.Registry = r } }
+
+// Ejection sets the outlier ejection policy of the registry selector: a node is ejected
+// after timeouts timeouts in a row (0: the default, 3; below 0: never), for first
+// (default 1 s) the first time, twice as long each time in a row, at most most (default
+// 30 s).
+func Ejection(timeouts int, first, most time.Duration) Option {
+	return func(o *Options) { o.EjectAfter, o.EjectFor, o.EjectMax = timeouts, first, most }
+}
 
 // SetStrategy sets the default strategy.
 func SetStrategy(fn Strategy) Option { return func(o *Options) { o.Strategy = fn } }
