@@ -72,6 +72,9 @@ func (h *health) mark(service string, node *registry.Node, err error) {
 	if after < 0 {
 		return // ejection off
 	}
+	if isCancel(err) {
+		return // the caller gave up: nothing learnt of the node
+	}
 	byNode := h.nodes[service]
 	st := byNode[node.Id]
 	unreachable := transport.IsNotSent(err) || transport.IsConnLost(err)
@@ -107,6 +110,10 @@ func (h *health) mark(service string, node *registry.Node, err error) {
 	st.backoff = min(max(st.backoff*2, first), most)
 	st.until = now.Add(st.backoff)
 	st.timeouts = 0
+}
+
+func isCancel(err error) bool {
+	return err != nil && (stderrors.Is(err, context.Canceled) || errors.Code(err) == errors.StatusClientClosedRequest)
 }
 
 func isTimeout(err error) bool {

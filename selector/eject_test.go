@@ -71,6 +71,17 @@ func TestEjection(t *testing.T) {
 	if got := h.filter("x", svcs, nil); ids(got) != "a,b,c" {
 		t.Fatalf("after a success: %s", ids(got))
 	}
+	// a cancelled call says nothing: the count of timeouts stands
+	h.reset("x")
+	h.mark("x", b, timeout)
+	h.mark("x", b, timeout)
+	h.mark("x", b, context.Canceled)
+	h.mark("x", b, merrors.New("x", "caller went away", merrors.StatusClientClosedRequest))
+	h.mark("x", b, timeout)
+	if got := h.filter("x", svcs, nil); strings.Contains(ids(got), "b") {
+		t.Fatalf("cancellations between timeouts reset the count: %s", ids(got))
+	}
+	h.reset("x")
 	// every node out: fail open
 	for _, n := range svcs[0].Nodes {
 		h.mark("x", n, refused)

@@ -1,14 +1,14 @@
 package selector
 
 import (
-	"context"
-	stderrors "errors"
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/transport"
 )
 
@@ -27,9 +27,10 @@ const (
 // nodeLoad is what the selector knows of one node's load.
 type nodeLoad struct {
 	inflight atomic.Int64  // attempts begun and not ended
-	mu       sync.Mutex    // serialises updates of avg and at
+	mu       sync.Mutex    // serialises updates of avg, at and hist
 	avg      atomic.Uint64 // float64 bits: latency average in ns; 0 until the first sample
 	at       atomic.Int64  // when avg was last updated, on the selector's clock (ns)
+	hist     latencyHist   // of answered attempts, for quantiles
 }
 
 // begin counts an attempt in flight.
@@ -39,20 +40,26 @@ func (l *nodeLoad) begin() { l.inflight.Add(1) }
 // cancelled tells nothing of the node's latency.
 func (l *nodeLoad) end(start, now int64, err error) {
 	l.inflight.Add(-1)
-	if err != nil && (stderrors.Is(err, context.Canceled) || errors.Code(err) == errors.StatusClientClosedRequest) {
+	if isCancel(err) {
 		return
 	}
 	sample := now - start
+	answered := true
 	if err != nil && (transport.IsNotSent(err) || errors.Code(err) >= 500) {
 		sample = max(sample, int64(failurePenalty))
+		answered = false
 	}
-	l.observe(now, float64(max(sample, 1)))
+	l.observe(now, float64(max(sample, 1)), answered)
 }
 
-// observe adds a latency sample (ns) taken at now to the average.
-func (l *nodeLoad) observe(now int64, sample float64) {
+// observe adds a latency sample (ns) taken at now to the average, and, for an answered
+// attempt, to the histogram.
+func (l *nodeLoad) observe(now int64, sample float64, answered bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if answered {
+		l.hist.add(now, int64(sample))
+	}
 	avg, at := math.Float64frombits(l.avg.Load()), l.at.Load()
 	if avg == 0 {
 		avg = sample
@@ -92,4 +99,97 @@ func lighter(a, b *nodeLoad, clock func() int64) bool {
 		return ia < ib
 	}
 	return la*float64(ia+1) < lb*float64(ib+1)
+}
+
+// The latency histogram of a node: log-linear buckets (histSub per power of two, about
+// 19 % wide) from 2^histMinShift ns (16 µs) to 2^histMaxShift ns (about 69 s). Counts
+// halve every histHalfLife, so quantiles follow the last few seconds.
+const (
+	histMinShift = 14
+	histMaxShift = 36
+	histSub      = 4
+	histBuckets  = (histMaxShift - histMinShift + 1) * histSub
+	histHalfLife = 2 * time.Second
+	// histMinSamples is how many recent samples a quantile needs.
+	histMinSamples = 16
+)
+
+type latencyHist struct {
+	counts [histBuckets]uint32
+	total  uint32
+	halved int64 // when the counts last halved, on the selector's clock
+}
+
+// bucket returns the bucket of a latency in ns.
+func histBucket(ns int64) int {
+	if ns < 1<<histMinShift {
+		return 0
+	}
+	e := bits.Len64(uint64(ns)) - 1 // 2^e <= ns < 2^(e+1)
+	if e > histMaxShift {
+		return histBuckets - 1
+	}
+	sub := int(uint64(ns)>>(e-2)) & (histSub - 1) // the two bits below the top one
+	return (e-histMinShift)*histSub + sub
+}
+
+// histUpper returns the upper bound of bucket i in ns.
+func histUpper(i int) int64 {
+	e, sub := i/histSub+histMinShift, int64(i%histSub)
+	return (int64(1) << e) + (sub+1)*(int64(1)<<(e-2))
+}
+
+func (h *latencyHist) add(now, ns int64) {
+	if d := now - h.halved; d >= int64(histHalfLife) {
+		shift := min(d/int64(histHalfLife), 32)
+		h.total = 0
+		for i := range h.counts {
+			h.counts[i] >>= shift
+			h.total += h.counts[i]
+		}
+		h.halved = now
+	}
+	if h.total == math.MaxUint32 {
+		return
+	}
+	h.counts[histBucket(ns)]++
+	h.total++
+}
+
+// quantile returns the latency under which a share q of the recent samples fall (the
+// upper bound of its bucket), and false without enough samples.
+func (h *latencyHist) quantile(q float64) (time.Duration, bool) {
+	if h.total < histMinSamples {
+		return 0, false
+	}
+	rank := uint32(math.Ceil(q * float64(h.total)))
+	var seen uint32
+	for i, c := range h.counts {
+		seen += c
+		if seen >= rank && c > 0 {
+			return time.Duration(histUpper(i)), true
+		}
+	}
+	return time.Duration(histUpper(histBuckets - 1)), true
+}
+
+// Latency implements Latencies: the quantile q (0 < q ≤ 1) of the node's recent
+// latencies of answered attempts, and false when the selector has too few samples of it
+// (fewer than 16 in the last seconds) or does not list it.
+func (s *registrySelector) Latency(service string, node *registry.Node, q float64) (time.Duration, bool) {
+	if node == nil {
+		return 0, false
+	}
+	s.smu.RLock()
+	var l *nodeLoad
+	if st := s.states[service]; st != nil {
+		l = st.loads[node.Id]
+	}
+	s.smu.RUnlock()
+	if l == nil {
+		return 0, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.hist.quantile(min(max(q, 0), 1))
 }

@@ -86,7 +86,7 @@ func TestLeastLoadedNewNode(t *testing.T) {
 		t.Fatalf("the new node got no call: %v", picks)
 	}
 	a, d := new(nodeLoad), new(nodeLoad)
-	a.observe(0, 1e6)
+	a.observe(0, 1e6, true)
 	d.begin()
 	if lighter(d, a, at(0)) || !lighter(a, d, at(0)) {
 		t.Fatal("a node without data and with a call in flight was taken over an idle one")
@@ -154,15 +154,15 @@ func TestLoadSamples(t *testing.T) {
 	// the average decays while idle, not while calls are in flight, and moves by the
 	// time between samples
 	l := new(nodeLoad)
-	l.observe(0, 10*ms)
+	l.observe(0, 10*ms, true)
 	if got := l.latency(int64(loadDecay), 0); got < 3.6*ms || got > 3.7*ms {
 		t.Fatalf("after one decay time idle: %.0f", got)
 	}
 	if got := l.latency(int64(loadDecay), 1); got != 10*ms {
 		t.Fatalf("busy: %.0f", got)
 	}
-	l.observe(0, 0) // a sample at the same instant weighs nothing
-	l.observe(int64(100*loadDecay), 1*ms)
+	l.observe(0, 0, true) // a sample at the same instant weighs nothing
+	l.observe(int64(100*loadDecay), 1*ms, true)
 	if got := l.latency(int64(100*loadDecay), 1); got < 0.99*ms || got > 1.01*ms {
 		t.Fatalf("a sample long after the last one: %.0f", got)
 	}
@@ -184,5 +184,76 @@ func TestRanked(t *testing.T) {
 			t.Fatalf("rank %d is node %d (score %x after %x)", k, i, score, prev)
 		}
 		seen[i], prev = true, score
+	}
+}
+
+func TestLatencyHistogram(t *testing.T) {
+	for _, ns := range []int64{1, 1 << 14, 20000, 1e6, 1234567, 1e9, 1 << 36, 1 << 40} {
+		i := histBucket(ns)
+		if i < 0 || i >= histBuckets {
+			t.Fatalf("bucket of %d: %d", ns, i)
+		}
+		if ns < 1<<histMaxShift && histUpper(i) <= ns {
+			t.Fatalf("%d ns in bucket %d whose upper bound is %d", ns, i, histUpper(i))
+		}
+		if i > 0 && histUpper(i-1) > ns {
+			t.Fatalf("%d ns in bucket %d, but bucket %d ends at %d", ns, i, i-1, histUpper(i-1))
+		}
+	}
+	var h latencyHist
+	if _, ok := h.quantile(0.95); ok {
+		t.Fatal("a quantile without samples")
+	}
+	ms := int64(time.Millisecond)
+	for i := 0; i < 100; i++ {
+		v := ms
+		if i >= 90 {
+			v = 100 * ms // the slowest 10 %
+		}
+		h.add(0, v)
+	}
+	p50, _ := h.quantile(0.5)
+	p95, ok := h.quantile(0.95)
+	if !ok || p50 < time.Millisecond || p50 > 1300*time.Microsecond {
+		t.Fatalf("p50 %v, want about 1 ms", p50)
+	}
+	if p95 < 100*time.Millisecond || p95 > 130*time.Millisecond {
+		t.Fatalf("p95 %v, want about 100 ms", p95)
+	}
+	// old samples fade: after 10 half-lives, 100 new fast ones decide
+	for i := 0; i < 100; i++ {
+		h.add(int64(10*histHalfLife), 2*ms)
+	}
+	if p95, _ := h.quantile(0.95); p95 > 3*time.Millisecond {
+		t.Fatalf("p95 %v after the slow samples faded, want about 2 ms", p95)
+	}
+}
+
+func TestLatencyOfNode(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	node := &registry.Node{Id: "n1", Address: "127.0.0.1:1"}
+	if err := reg.Register(&registry.Service{Name: "lat", Nodes: []*registry.Node{node}}); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSelector(Registry(reg))
+	defer s.Close()
+	if _, err := s.Select("lat"); err != nil {
+		t.Fatal(err)
+	}
+	lat := s.(Latencies)
+	if _, ok := lat.Latency("lat", node, 0.95); ok {
+		t.Fatal("a latency before any attempt")
+	}
+	tr := s.(Tracker)
+	for i := 0; i < 20; i++ {
+		tr.Track("lat", node)(nil)
+	}
+	tr.Track("lat", node)(&transport.NotSentError{Err: errors.New("refused")}) // not an answer
+	d, ok := lat.Latency("lat", node, 0.95)
+	if !ok || d <= 0 || d > time.Second {
+		t.Fatalf("p95 of 20 instant attempts: %v %v", d, ok)
+	}
+	if _, ok := lat.Latency("lat", &registry.Node{Id: "other"}, 0.95); ok {
+		t.Fatal("a latency of a node the selector does not list")
 	}
 }

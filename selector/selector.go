@@ -9,6 +9,7 @@ package selector
 
 import (
 	"errors"
+	"time"
 
 	"github.com/seed-b3892490/micro/registry"
 )
@@ -40,6 +41,14 @@ type Next func() (*registry.Node, error)
 // should forward Track, or its inner selector learns nothing.
 type Tracker interface {
 	Track(service string, node *registry.Node) (done func(err error))
+}
+
+// Latencies is implemented by selectors that learn the latency of nodes from the
+// attempts they track (the registry selector does). Latency returns the quantile q of a
+// node's recent latencies (0.95: the p95), or false when it knows too little of the
+// node. The client uses it for the delay of hedged calls.
+type Latencies interface {
+	Latency(service string, node *registry.Node, q float64) (time.Duration, bool)
 }
 
 // Filter narrows the services (and their nodes) a selection considers. A Filter must not
