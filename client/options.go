@@ -33,6 +33,9 @@ var (
 	DefaultPoolSize = 100
 	// DefaultPoolTTL is kept for Go Micro compatibility.
 	DefaultPoolTTL = time.Minute
+	// DefaultHedgeDelay is the delay of a hedged call (Hedging with delay 0) while the
+	// selector knows too little of the node's latency to give its p95.
+	DefaultHedgeDelay = 100 * time.Millisecond
 	// DefaultPoolCloseTimeout is kept for Go Micro compatibility.
 	DefaultPoolCloseTimeout = time.Second
 	// DefaultContentType is the Content-Type of requests and messages when none is set.
@@ -97,6 +100,14 @@ type CallOptions struct {
 	// Idempotent marks the call as safe to run twice: it is then also retried after
 	// failures that may have reached the handler (a lost connection, 408, 502, 503, 504).
 	Idempotent bool
+	// Hedge turns on hedging of idempotent calls: when an attempt has not answered
+	// after HedgeDelay, a second one goes to another node, the first success wins and
+	// the other attempt is cancelled. See Hedging.
+	Hedge bool
+	// HedgeDelay is how long a hedged call waits before its second attempt; 0 means the
+	// p95 latency of the first attempt's node (DefaultHedgeDelay while the selector
+	// knows too little of it).
+	HedgeDelay time.Duration
 
 	requestTimeoutSet bool
 }
@@ -353,6 +364,24 @@ func WithServiceToken() CallOption { return func(o *CallOptions) { o.ServiceToke
 
 // WithCache is kept for Go Micro compatibility; responses are not cached.
 func WithCache(c time.Duration) CallOption { return func(o *CallOptions) { o.CacheExpiry = c } }
+
+// Hedging turns on hedging for the client's idempotent calls (those made with
+// WithIdempotent): an attempt that has not answered after delay is joined by a second
+// one on another node, the first success is the call's reply and the other attempt is
+// cancelled. delay 0 waits for the p95 latency of the first node as the selector has
+// learnt it (selector.Latencies), so about one call in twenty sends a second request;
+// below 0 it turns hedging off. Hedged attempts are paid from the retry budget, so a
+// sick service gets at most the budget's share of extra requests. Calls not marked
+// idempotent are never hedged.
+func Hedging(delay time.Duration) Option {
+	return func(o *Options) { o.CallOptions.Hedge, o.CallOptions.HedgeDelay = delay >= 0, max(delay, 0) }
+}
+
+// WithHedging sets hedging for one call, as Hedging does for every call of a client;
+// the call must be idempotent too (WithIdempotent).
+func WithHedging(delay time.Duration) CallOption {
+	return func(o *CallOptions) { o.Hedge, o.HedgeDelay = delay >= 0, max(delay, 0) }
+}
 
 // WithIdempotent marks one call as safe to run twice, so that failures which may have
 // reached the handler are retried too.

@@ -194,11 +194,10 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 			}
 		}
 		tried[node.Id] = true
-		done := track(sel, req.Service(), node, copts)
-		err = call(ctx, node, req, rsp, copts)
-		done(err)
-		if !copts.isAddressCall() {
-			sel.Mark(req.Service(), node, err)
+		if copts.Hedge && copts.Idempotent {
+			err = hedged(ctx, call, next, tried, node, req, rsp, copts, sel, budget)
+		} else {
+			err = tryNode(ctx, call, sel, node, req, rsp, copts)
 		}
 		if err == nil {
 			return nil
