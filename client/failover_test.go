@@ -123,6 +123,7 @@ type attempts struct {
 	mu       sync.Mutex
 	inFlight map[string]int
 	started  map[string][]time.Time
+	answered map[string][]time.Time // when attempts that succeeded ended
 }
 
 func (a *attempts) wrap(next client.CallFunc) client.CallFunc {
@@ -134,16 +135,28 @@ func (a *attempts) wrap(next client.CallFunc) client.CallFunc {
 		err := next(ctx, node, req, rsp, opts)
 		a.mu.Lock()
 		a.inFlight[node.Address]--
+		if err == nil {
+			a.answered[node.Address] = append(a.answered[node.Address], time.Now())
+		}
 		a.mu.Unlock()
 		return err
 	}
 }
 
 func (a *attempts) startedBetween(addr string, from, to time.Time) int {
+	return a.between(a.started, addr, from, to)
+}
+
+// answeredBetween counts the attempts on addr that succeeded in [from, to).
+func (a *attempts) answeredBetween(addr string, from, to time.Time) int {
+	return a.between(a.answered, addr, from, to)
+}
+
+func (a *attempts) between(times map[string][]time.Time, addr string, from, to time.Time) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	n := 0
-	for _, s := range a.started[addr] {
+	for _, s := range times[addr] {
 		if !s.Before(from) && s.Before(to) {
 			n++
 		}
@@ -153,11 +166,18 @@ func (a *attempts) startedBetween(addr string, from, to time.Time) int {
 
 type outcome struct {
 	start time.Time
+	took  time.Duration
 	err   error
 }
 
-// load runs callers in closed loops until stop, recording each call's start and error.
+// load runs callers in closed loops until stop, recording each call's start and error;
+// each call has a 5 s deadline.
 func load(c client.Client, callers int, stop <-chan struct{}, opts ...client.CallOption) []outcome {
+	return loadFor(c, callers, stop, 5*time.Second, opts...)
+}
+
+// loadFor is load with calls of the given deadline.
+func loadFor(c client.Client, callers int, stop <-chan struct{}, deadline time.Duration, opts ...client.CallOption) []outcome {
 	var mu sync.Mutex
 	var all []outcome
 	var wg sync.WaitGroup
@@ -176,11 +196,11 @@ func load(c client.Client, callers int, stop <-chan struct{}, opts ...client.Cal
 				default:
 				}
 				start := time.Now()
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), deadline)
 				var rsp testproto.Response
 				err := c.Call(ctx, c.NewRequest("failover", "Slow.Hello", &testproto.Request{Name: "b"}), &rsp, opts...)
 				cancel()
-				mine = append(mine, outcome{start, err})
+				mine = append(mine, outcome{start, time.Since(start), err})
 			}
 			mu.Lock()
 			all = append(all, mine...)
@@ -206,7 +226,7 @@ func threeServers(t *testing.T) ([]*child, client.Client, *attempts) {
 			t.Fatal(err)
 		}
 	}
-	a := &attempts{inFlight: map[string]int{}, started: map[string][]time.Time{}}
+	a := &attempts{inFlight: map[string]int{}, started: map[string][]time.Time{}, answered: map[string][]time.Time{}}
 	c := testutil.NewClient(t, reg, client.WrapCall(a.wrap))
 	return kids, c, a
 }
