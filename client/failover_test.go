@@ -18,6 +18,7 @@ import (
 	"github.com/seed-b3892490/micro/internal/testproto"
 	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/selector"
 	"github.com/seed-b3892490/micro/server"
 )
 
@@ -414,4 +415,38 @@ func TestOverloadedNodeIsAvoided(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("the held call returned %s after its release", time.Since(released))
+}
+
+// A stream an overloaded node refuses (Micro-Not-Started) is opened on another node.
+func TestRefusedStreamOpensElsewhere(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	started := make(chan struct{}, 1)
+	busy := &testutil.Streamer{Started: started}
+	b := testutil.NewServer(t, reg, "streamer", busy, server.MaxConcurrent(1))
+	testutil.NewServer(t, reg, "streamer", &testutil.Streamer{})
+	sel := selector.NewSelector(selector.Registry(reg), selector.SetStrategy(slowFirst(b.Options().Address)))
+	t.Cleanup(func() { _ = sel.Close() })
+	c := testutil.NewClient(t, reg, client.Selector(sel))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hold, err := c.Stream(ctx, c.NewRequest("streamer", "Streamer.Wait", nil), client.WithAddress(b.Options().Address))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	<-started // the busy node's one slot is taken
+	for i := 0; i < 20; i++ {
+		st, err := c.Stream(ctx, c.NewRequest("streamer", "Streamer.Echo", nil))
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		if err := st.Send(&testproto.Echo{Text: "e"}); err != nil {
+			t.Fatal(err)
+		}
+		var rsp testproto.Echo
+		if err := st.Recv(&rsp); err != nil || rsp.Text != "e" {
+			t.Fatalf("echo %q: %v", rsp.Text, err)
+		}
+		_ = st.Close()
+	}
 }

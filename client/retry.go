@@ -8,6 +8,7 @@ import (
 
 	"github.com/seed-b3892490/micro/errors"
 	"github.com/seed-b3892490/micro/transport"
+	"github.com/seed-b3892490/micro/transport/headers"
 )
 
 // BackoffFunc returns how long to wait before attempt number attempts (0 is the first).
@@ -74,6 +75,18 @@ func (e *lostError) Unwrap() error { return e.err }
 type notStartedError struct{ err error }
 
 func (e *notStartedError) Error() string { return e.err.Error() }
+
+// markNotStarted returns e, the error of reply, marked as a notStartedError when the
+// reply says no handler ran.
+func markNotStarted(reply *transport.Message, e error) error {
+	if reply.Header[headers.NotStarted] == "" {
+		return e
+	}
+	if me, ok := e.(*errors.Error); ok {
+		return errors.Wrap(&notStartedError{me}, me.Id, me.Code, me.Detail)
+	}
+	return e
+}
 
 func isNotStarted(err error) bool {
 	var ns *notStartedError

@@ -380,10 +380,8 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		return errors.Wrap(newLostError(err), clientID, 502, fmt.Sprintf("call %s at %s: reply lost: %v", req.Endpoint(), node.Address, err))
 	}
 	if e := replyError(&reply); e != nil {
-		if why := reply.Header[headers.NotStarted]; why != "" {
-			if me, ok := e.(*errors.Error); ok {
-				return errors.Wrap(&notStartedError{me}, me.Id, me.Code, me.Detail)
-			}
+		if ns := markNotStarted(&reply, e); ns != e {
+			return ns
 		}
 		if errors.Code(e) == 408 {
 			// The server gave up on the deadline this call sent it: when that deadline is

@@ -87,8 +87,9 @@ func (c *rpcClient) Stream(ctx context.Context, req Request, opts ...CallOption)
 			return st, nil
 		}
 		lastErr = err
-		// only a stream that provably never reached the server is opened elsewhere
-		if ctx.Err() != nil || !transport.IsNotSent(err) {
+		// only a stream that provably never reached a handler (the connection failed, or
+		// an overloaded server refused it) is opened elsewhere
+		if ctx.Err() != nil || !(transport.IsNotSent(err) || isNotStarted(err)) {
 			return nil, err
 		}
 	}
@@ -132,7 +133,7 @@ func (c *rpcClient) openStream(ctx context.Context, node *registry.Node, req Req
 				return fail(errors.Wrap(err, clientID, 502, fmt.Sprintf("open stream %s at %s: %v", req.Endpoint(), node.Address, err)))
 			}
 			if e := replyError(&reply); e != nil {
-				return fail(e)
+				return fail(markNotStarted(&reply, e))
 			}
 			return fail(errors.New(clientID, "stream refused with status "+strconv.Itoa(status), int32(status)))
 		}
