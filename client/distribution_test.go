@@ -13,6 +13,7 @@ import (
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/internal/testproto"
 	"github.com/seed-b3892490/micro/internal/testutil"
+	"github.com/seed-b3892490/micro/metadata"
 	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/selector"
 	"github.com/seed-b3892490/micro/server"
@@ -331,5 +332,48 @@ func TestTrackEveryAttempt(t *testing.T) {
 	}
 	if live != 11 {
 		t.Fatalf("%d attempts on the live node, want 10 calls and 1 stream", live)
+	}
+}
+
+// With HashMetadata, calls carrying the metadata key go to the node their value hashes
+// to, every time; different values spread over the nodes; a call's own WithHashKey
+// overrides the metadata.
+func TestHashMetadata(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	distServers(t, reg, nil, "a", "b", "c")
+	c := testutil.NewClient(t, reg, client.HashMetadata("User-Id"))
+	call := func(user string, opts ...client.CallOption) string {
+		t.Helper()
+		ctx := metadata.Set(context.Background(), "User-Id", user)
+		var rsp testproto.Response
+		if err := c.Call(ctx, c.NewRequest("greeter", "Greeter.Hello", &testproto.Request{Name: user}), &rsp, opts...); err != nil {
+			t.Fatal(err)
+		}
+		_, node, _ := strings.Cut(rsp.Message, " from ")
+		return node
+	}
+	where := map[string]string{}
+	nodes := map[string]bool{}
+	for round := 0; round < 4; round++ {
+		for u := 0; u < 30; u++ {
+			user := fmt.Sprint("user-", u)
+			n := call(user)
+			if prev, ok := where[user]; ok && prev != n {
+				t.Fatalf("%s went to %s and then %s", user, prev, n)
+			}
+			where[user] = n
+			nodes[n] = true
+		}
+	}
+	if len(nodes) != 3 {
+		t.Fatalf("30 users placed on %d nodes", len(nodes))
+	}
+	// the call's own key wins: all users with key "k" go to one node
+	forced := map[string]bool{}
+	for u := 0; u < 30; u++ {
+		forced[call(fmt.Sprint("user-", u), client.WithSelectOption(selector.WithHashKey("k")))] = true
+	}
+	if len(forced) != 1 {
+		t.Fatalf("calls with one WithHashKey went to %d nodes", len(forced))
 	}
 }

@@ -100,6 +100,9 @@ type CallOptions struct {
 	// Idempotent marks the call as safe to run twice: it is then also retried after
 	// failures that may have reached the handler (a lost connection, 408, 502, 503, 504).
 	Idempotent bool
+	// HashMetadata names a metadata key: a call whose context's metadata holds it picks
+	// its node by consistent hashing of the value (selector.WithHashKey).
+	HashMetadata string
 	// Hedge turns on hedging of idempotent calls: when an attempt has not answered
 	// after HedgeDelay, a second one goes to another node, the first success wins and
 	// the other attempt is cancelled. See Hedging.
@@ -364,6 +367,17 @@ func WithServiceToken() CallOption { return func(o *CallOptions) { o.ServiceToke
 
 // WithCache is kept for Go Micro compatibility; responses are not cached.
 func WithCache(c time.Duration) CallOption { return func(o *CallOptions) { o.CacheExpiry = c } }
+
+// HashMetadata makes calls whose context's metadata holds key pick their node by
+// consistent hashing of its value (selector.WithHashKey), so that, say, the calls of
+// one user (key "User-Id") go to one node while the node set is stable. Calls without
+// the key use the selector's strategy; a WithHashKey select option given to a call
+// comes first.
+func HashMetadata(key string) Option { return func(o *Options) { o.CallOptions.HashMetadata = key } }
+
+// WithHashMetadata sets the hashing metadata key of one call, as HashMetadata does for
+// every call of a client.
+func WithHashMetadata(key string) CallOption { return func(o *CallOptions) { o.HashMetadata = key } }
 
 // Hedging turns on hedging for the client's idempotent calls (those made with
 // WithIdempotent): an attempt that has not answered after delay is joined by a second

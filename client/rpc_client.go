@@ -157,7 +157,7 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 		return contextError(err, req)
 	}
 
-	next, err := c.next(req, copts, sel)
+	next, err := c.next(ctx, req, copts, sel)
 	if err != nil {
 		return err
 	}
@@ -258,7 +258,7 @@ func pick(next selector.Next, tried map[string]bool) (*registry.Node, error) {
 }
 
 // next returns the node source of a call: the given addresses, or the selector.
-func (c *rpcClient) next(req Request, copts CallOptions, sel selector.Selector) (selector.Next, error) {
+func (c *rpcClient) next(ctx context.Context, req Request, copts CallOptions, sel selector.Selector) (selector.Next, error) {
 	if len(copts.Address) > 0 {
 		nodes := make([]*registry.Node, len(copts.Address))
 		for i, a := range copts.Address {
@@ -266,7 +266,14 @@ func (c *rpcClient) next(req Request, copts CallOptions, sel selector.Selector) 
 		}
 		return func() (*registry.Node, error) { return nodes[rand.IntN(len(nodes))], nil }, nil
 	}
-	next, err := sel.Select(req.Service(), copts.SelectOptions...)
+	sopts := copts.SelectOptions
+	if copts.HashMetadata != "" {
+		if v, ok := metadata.Get(ctx, copts.HashMetadata); ok && v != "" {
+			// first, so that a WithHashKey of the call's own overrides it
+			sopts = append([]selector.SelectOption{selector.WithHashKey(v)}, sopts...)
+		}
+	}
+	next, err := sel.Select(req.Service(), sopts...)
 	switch {
 	case err == nil:
 		return next, nil

@@ -50,7 +50,7 @@ func (c *rpcClient) Stream(ctx context.Context, req Request, opts ...CallOption)
 			return nil, errors.Wrap(err, clientID, 500, fmt.Sprintf("encode the %s request of %s: %v", media, req.Endpoint(), err))
 		}
 	}
-	next, err := c.next(req, copts, sel)
+	next, err := c.next(ctx, req, copts, sel)
 	if err != nil {
 		return nil, err
 	}
