@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/seed-b3892490/micro/broker"
+	"github.com/seed-b3892490/micro/broker/brokertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -528,4 +529,11 @@ func TestConcurrentUse(t *testing.T) {
 	if want := int64(publishers * msgs); steady.Load() != want || group.Load() != want {
 		t.Fatalf("steady subscriber got %d, queue group got %d; want %d each", steady.Load(), group.Load(), want)
 	}
+}
+
+func TestConformance(t *testing.T) {
+	brokertest.Run(t, brokertest.Suite{
+		New:        func(testing.TB) broker.Broker { return broker.NewMemoryBroker() },
+		SyncErrors: true,
+	})
 }
