@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/cmd"
 	"github.com/seed-b3892490/micro/logger"
@@ -54,6 +55,14 @@ func (s *service) build() {
 	if o.Registry != nil {
 		sopts = append(sopts, server.Registry(o.Registry))
 		copts = append(copts, client.Registry(o.Registry))
+		// the broker finds subscribers in the service's registry too (the HTTP broker
+		// does); a service given none gets a broker of its own rather than changing
+		// the shared DefaultBroker
+		if o.Broker == nil {
+			o.Broker = broker.NewBroker(broker.Registry(o.Registry))
+		} else if err := o.Broker.Init(broker.Registry(o.Registry)); err != nil && !errors.Is(err, broker.ErrConnected) {
+			s.fail(fmt.Errorf("micro: configure broker: %w", err))
+		}
 	}
 	if o.Broker != nil {
 		sopts = append(sopts, server.Broker(o.Broker))

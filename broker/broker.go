@@ -1,8 +1,11 @@
 // Package broker is asynchronous messaging: publish a message to a topic, and every
 // subscriber of the topic (or one member of each queue group) receives it.
 //
-// The interface follows Go Micro v5. The memory broker in this package is the default
-// until the HTTP broker lands; it delivers within one process.
+// The interface follows Go Micro v5. The default is the HTTP broker (NewHttpBroker),
+// which needs no server: subscriptions are found through the registry and messages are
+// POSTed to them, and Publish returns only once every subscriber has handled the message
+// (or an error naming those that did not). NewMemoryBroker delivers within one process.
+// broker/nats and broker/rabbitmq use those servers.
 package broker
 
 import "errors"

@@ -1,14 +1,14 @@
 package broker
 
 // DefaultBroker is the broker the package-level functions use, and the one a service uses
-// when given none. It is a memory broker (NewMemoryBroker) until the HTTP broker lands;
-// building it starts nothing and it is not connected. The broker is safe for concurrent
-// use; replacing the variable is not, so do it before anything uses it.
-var DefaultBroker Broker = NewMemoryBroker()
+// when given none: an HTTP broker (NewHttpBroker) on registry.DefaultRegistry. Building it
+// starts nothing and it is not connected. The broker is safe for concurrent use;
+// replacing the variable is not, so do it before anything uses it.
+var DefaultBroker Broker = NewHttpBroker()
 
-// NewBroker returns the default kind of broker with opts applied. For now that is a memory
-// broker (NewMemoryBroker); once the HTTP broker lands it becomes the default here.
-func NewBroker(opts ...Option) Broker { return NewMemoryBroker(opts...) }
+// NewBroker returns the default kind of broker, the HTTP broker (NewHttpBroker), with
+// opts applied.
+func NewBroker(opts ...Option) Broker { return NewHttpBroker(opts...) }
 
 // Init calls DefaultBroker.Init.
 func Init(opts ...Option) error { return DefaultBroker.Init(opts...) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/broker/brokertest"
+	"github.com/seed-b3892490/micro/registry"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -51,16 +52,16 @@ func counter(n *atomic.Int64) broker.Handler {
 }
 
 func TestString(t *testing.T) {
-	for _, b := range []broker.Broker{broker.NewMemoryBroker(), broker.NewBroker(), broker.DefaultBroker} {
-		if got := b.String(); got != "memory" {
-			t.Errorf("String() = %q, want memory", got)
+	for b, want := range map[broker.Broker]string{broker.NewMemoryBroker(): "memory", broker.NewBroker(): "http", broker.DefaultBroker: "http"} {
+		if got := b.String(); got != want {
+			t.Errorf("String() = %q, want %s", got, want)
 		}
 		if got := b.Address(); got != "" {
-			t.Errorf("Address() = %q, want empty", got)
+			t.Errorf("Address() of an unconnected %s broker = %q, want empty", want, got)
 		}
 	}
-	if got := broker.String(); got != "memory" {
-		t.Errorf("broker.String() = %q, want memory", got)
+	if got := broker.String(); got != "http" {
+		t.Errorf("broker.String() = %q, want http", got)
 	}
 }
 
@@ -440,6 +441,14 @@ func TestPublishContext(t *testing.T) {
 }
 
 func TestDefaultBroker(t *testing.T) {
+	if broker.DefaultBroker.String() != "http" || broker.NewBroker().String() != "http" {
+		t.Fatalf("the default broker is %s, want http", broker.DefaultBroker)
+	}
+	// the default HTTP broker on a memory registry (the default one, mDNS, would send
+	// multicast from this test)
+	old := broker.DefaultBroker
+	broker.DefaultBroker = broker.NewHttpBroker(broker.Registry(registry.NewMemoryRegistry()), broker.Addrs("127.0.0.1:0"))
+	defer func() { broker.DefaultBroker = old }()
 	if err := broker.Publish("t", &broker.Message{}); !errors.Is(err, broker.ErrNotConnected) {
 		t.Fatalf("Publish before Connect = %v", err)
 	}

@@ -50,6 +50,7 @@ var (
 	}
 	// DefaultBrokers are the brokers --broker can name.
 	DefaultBrokers = map[string]func(...broker.Option) broker.Broker{
+		"http":   broker.NewHttpBroker,
 		"memory": broker.NewMemoryBroker,
 	}
 	// DefaultClients are the clients --client can name.
@@ -76,7 +77,7 @@ var (
 		&cli.StringFlag{Name: "server_address", EnvVars: []string{"MICRO_SERVER_ADDRESS"}, Usage: "address to listen on, host:port"},
 		&cli.StringFlag{Name: "server_advertise", EnvVars: []string{"MICRO_SERVER_ADVERTISE"}, Usage: "address to register, host:port"},
 		&cli.StringSliceFlag{Name: "server_metadata", EnvVars: []string{"MICRO_SERVER_METADATA"}, Usage: "node metadata as key=value, repeatable"},
-		&cli.StringFlag{Name: "broker", EnvVars: []string{"MICRO_BROKER"}, Usage: "broker to use (memory)"},
+		&cli.StringFlag{Name: "broker", EnvVars: []string{"MICRO_BROKER"}, Usage: "broker to use (http, memory; default http)"},
 		&cli.StringFlag{Name: "broker_address", EnvVars: []string{"MICRO_BROKER_ADDRESS"}, Usage: "comma-separated broker addresses"},
 		&cli.StringFlag{Name: "registry", EnvVars: []string{"MICRO_REGISTRY"}, Usage: "registry to use: mdns (default), memory, or etcd and nats where the program links them"},
 		&cli.StringFlag{Name: "registry_address", EnvVars: []string{"MICRO_REGISTRY_ADDRESS"}, Usage: "comma-separated registry addresses (etcd: 127.0.0.1:2379, nats: nats://127.0.0.1:4222)"},
