@@ -77,7 +77,18 @@ type child struct {
 
 func startChild(t *testing.T, addr, node string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServer$", "-test.count=1")
+	return startChildOn(t, nil, addr, node)
+}
+
+// startChildOn starts TestHelperServer serving node on addr in a process of its own, on
+// the host (network namespace) h, or here when h is nil, and waits until it listens.
+func startChildOn(t *testing.T, h *testutil.Host, addr, node string) *child {
+	t.Helper()
+	args := []string{"-test.run=^TestHelperServer$", "-test.count=1"}
+	cmd := exec.Command(os.Args[0], args...)
+	if h != nil {
+		cmd = h.Command(os.Args[0], args...) // ip netns exec runs (execs) the binary itself
+	}
 	cmd.Env = append(os.Environ(), serveEnv+"="+addr+"/"+node)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

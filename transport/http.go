@@ -99,6 +99,13 @@ func (t *HTTPTransport) roundTripper() (*http.Transport, bool, error) {
 	if t.opts.Secure && t.opts.TLSConfig == nil {
 		return nil, false, errors.New("transport: Secure needs a TLSConfig")
 	}
+	ping, pingTimeout := t.opts.KeepAliveTime, t.opts.KeepAliveTimeout
+	if ping <= 0 {
+		ping = DefaultKeepAliveTime
+	}
+	if pingTimeout <= 0 {
+		pingTimeout = DefaultKeepAliveTimeout
+	}
 	protocols := new(http.Protocols)
 	rt = &http.Transport{
 		DialContext:         dialContext,
@@ -106,8 +113,8 @@ func (t *HTTPTransport) roundTripper() (*http.Transport, bool, error) {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 		HTTP2: &http.HTTP2Config{
-			SendPingTimeout: 15 * time.Second,
-			PingTimeout:     10 * time.Second,
+			SendPingTimeout: ping,
+			PingTimeout:     pingTimeout,
 		},
 		Protocols: protocols,
 	}

@@ -16,6 +16,12 @@ var (
 	// DefaultBufSizeH2 is kept for Go Micro compatibility; HTTP/2 flow control windows
 	// are sized by the transport itself.
 	DefaultBufSizeH2 = 4 * 1024 * 1024
+	// DefaultKeepAliveTime is how long a client connection of the HTTP transport may
+	// receive nothing before it is sent a ping (see KeepAlive).
+	DefaultKeepAliveTime = 15 * time.Second
+	// DefaultKeepAliveTimeout is how long the HTTP transport waits for the answer to a
+	// ping before it closes the connection (see KeepAlive).
+	DefaultKeepAliveTimeout = 10 * time.Second
 )
 
 // Options configure a Transport.
@@ -38,6 +44,13 @@ type Options struct {
 	Secure bool
 	// Limits are the listener limits used when Listen is given none.
 	Limits Limits
+	// KeepAliveTime is how long a client connection may receive nothing before it is
+	// sent an HTTP/2 ping. Default DefaultKeepAliveTime; set it with KeepAlive.
+	KeepAliveTime time.Duration
+	// KeepAliveTimeout is how long an answer to that ping may take before the connection
+	// is closed (failing the calls on it, which a new connection then carries). Default
+	// DefaultKeepAliveTimeout; set it with KeepAlive.
+	KeepAliveTimeout time.Duration
 }
 
 // Limits bound what a listener accepts from its peers, so that no peer can make it use
@@ -169,6 +182,17 @@ func BuffSizeH2(size int) Option { return func(o *Options) { o.BuffSizeH2 = size
 
 // WithLimits sets the default listener limits of the transport.
 func WithLimits(l Limits) Option { return func(o *Options) { o.Limits = l } }
+
+// KeepAlive sets the health check of the HTTP transport's client connections: one that
+// has received nothing (no frame, not even for a call in flight) for idle is sent an
+// HTTP/2 ping, and one whose ping gets no answer within timeout is closed, with the
+// calls on it, so that a peer that went silent (a partition, a dead host that sent no
+// reset) is noticed within idle + timeout. Defaults DefaultKeepAliveTime (15 s) and
+// DefaultKeepAliveTimeout (10 s); zero or less keeps a default. It applies to
+// connections made after it: Init closes the older ones once idle.
+func KeepAlive(idle, timeout time.Duration) Option {
+	return func(o *Options) { o.KeepAliveTime, o.KeepAliveTimeout = idle, timeout }
+}
 
 // WithStream asks for a streaming Socket.
 func WithStream() DialOption { return func(o *DialOptions) { o.Stream = true } }
