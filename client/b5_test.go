@@ -156,7 +156,7 @@ func (s *successes) sentBetween(from, to time.Time) int {
 // probeAfter returns how long after a cut a node that has been silent since the cut is
 // next tried on probation at or after at, by the ejection policy of selector/eject.go
 // (mirrored here: ejected once its first attempts time out, after perTry; out 1 s, then
-// twice as long after each probation that fails, at most 30 s; a failed probation is
+// twice as long after each probation that fails, at most 5 s; a failed probation is
 // seen perTry after it begins).
 func probeAfter(at, perTry time.Duration) time.Duration {
 	t, b := perTry, time.Second
@@ -164,7 +164,7 @@ func probeAfter(at, perTry time.Duration) time.Duration {
 		if p := t + b; p >= at {
 			return p
 		}
-		t, b = t+b+perTry, min(2*b, 30*time.Second)
+		t, b = t+b+perTry, min(2*b, 5*time.Second)
 	}
 	return t
 }
@@ -178,8 +178,8 @@ func probeAfter(at, perTry time.Duration) time.Duration {
 // by the keepalive within 2.5 s of the cut.
 //
 // After the heal, server-2 answers calls again within 1 s of its next probation by the
-// selector's ejection schedule (1 s doubling while probations fail, at most 30 s: after
-// a 20 s partition that is about 12 s after the heal). The battery row asks for "within
+// selector's ejection schedule (1 s doubling while probations fail, at most 5 s: after
+// a 20 s partition that is at most 5 s after the heal). The battery row asks for "within
 // 1 s of the next registry refresh"; nothing of a registry refresh reaches the
 // selector's ejection records (an unchanged registration makes no watch event, and no
 // registry event clears an ejection), so that figure is logged, as the time from the

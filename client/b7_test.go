@@ -202,7 +202,9 @@ func withStrategy(t *testing.T, reg registry.Registry, s selector.Strategy) clie
 // (random) strategy a third of the calls go to the slow node: no call fails, and its
 // p50/p99 are logged, not asserted (p99 there is the slow node's round trip, two delays).
 //
-// The cases are client configurations: a hedging variant is meant to be added here.
+// With random selection and hedging (client.Hedging(0), idempotent calls, a retry
+// budget of half the calls), a call the slow node has not answered within the fast
+// nodes' p95 goes to another node too: p99 under 250 ms.
 func TestB7LatencyInjection(t *testing.T) {
 	if !testutil.Long() {
 		t.Skip("long tier: set MICRO_TEST_LONG=1")
@@ -248,6 +250,17 @@ func TestB7LatencyInjection(t *testing.T) {
 		{
 			name:    "Random",
 			options: func(t *testing.T) []client.Option { return nil },
+		},
+		{
+			// random selection, idempotent calls hedged after the node's p95: the calls
+			// that go to the slow node are answered by another one
+			name:    "RandomHedged",
+			// a third of the calls need a hedge: the budget must cover them
+			options: func(t *testing.T) []client.Option {
+				return []client.Option{client.Hedging(0), client.RetryBudget(0.5, 10)}
+			},
+			call:    []client.CallOption{client.WithIdempotent()},
+			p99:     250 * time.Millisecond,
 		},
 	}
 	for _, tc := range cases {

@@ -50,7 +50,7 @@ func hedged(ctx context.Context, call CallFunc, next selector.Next, tried map[st
 	}
 	launch(first, own)
 	running, hedgedYet := 1, false
-	timer := time.NewTimer(hedgeDelay(sel, first, req, copts))
+	timer := time.NewTimer(hedgeDelay(sel, req, copts))
 	defer timer.Stop()
 	var lastErr error
 	for running > 0 {
@@ -83,13 +83,15 @@ func hedged(ctx context.Context, call CallFunc, next selector.Next, tried map[st
 }
 
 // hedgeDelay returns how long a hedged call waits for its first attempt: the delay it
-// was given, else the p95 latency of the node, else DefaultHedgeDelay.
-func hedgeDelay(sel selector.Selector, node *registry.Node, req Request, copts CallOptions) time.Duration {
+// was given, else the p95 latency of the service's quickest node (for a node no slower
+// than the others, its own p95; for a slow one, what the call would take elsewhere),
+// else DefaultHedgeDelay.
+func hedgeDelay(sel selector.Selector, req Request, copts CallOptions) time.Duration {
 	if copts.HedgeDelay > 0 {
 		return copts.HedgeDelay
 	}
 	if l, ok := sel.(selector.Latencies); ok && !copts.isAddressCall() {
-		if d, ok := l.Latency(req.Service(), node, 0.95); ok {
+		if d, ok := l.Latency(req.Service(), nil, 0.95); ok {
 			return d
 		}
 	}

@@ -211,3 +211,56 @@ func nodeID(t *testing.T, reg registry.Registry, addr string) string {
 	t.Fatalf("no node at %s", addr)
 	return ""
 }
+
+// With delay 0, a call to a node slower than the rest is hedged after the p95 of the
+// quickest node: once the fast node's latency is known (a few ms), the second attempt
+// starts long before DefaultHedgeDelay (100 ms), let alone the slow node's latency.
+func TestHedgingDelayIsQuickestNodeP95(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	slow, fast := &HedgeNode{name: "slow", delay: time.Second}, &HedgeNode{name: "fast"}
+	s := testutil.NewServer(t, reg, "hedge", slow)
+	testutil.NewServer(t, reg, "hedge", fast)
+	sel := selector.NewSelector(selector.Registry(reg), selector.SetStrategy(slowFirst(s.Options().Address)))
+	t.Cleanup(func() { _ = sel.Close() })
+	var mu sync.Mutex
+	var starts []time.Time
+	wrap := func(next client.CallFunc) client.CallFunc {
+		return func(ctx context.Context, node *registry.Node, req client.Request, rsp interface{}, opts client.CallOptions) error {
+			mu.Lock()
+			starts = append(starts, time.Now())
+			mu.Unlock()
+			return next(ctx, node, req, rsp, opts)
+		}
+	}
+	c := testutil.NewClient(t, reg, client.Selector(sel), client.Hedging(0), client.WrapCall(wrap), client.RetryBudget(1, 100))
+	var gaps []time.Duration
+	for i := 0; i < 40; i++ {
+		mu.Lock()
+		starts = starts[:0]
+		mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var rsp testproto.Response
+		err := c.Call(ctx, c.NewRequest("hedge", "HedgeNode.Hello", &testproto.Request{Name: "q"}), &rsp, client.WithIdempotent())
+		cancel()
+		if err != nil || rsp.Message != "Hello q from fast" {
+			t.Fatalf("call %d: %q %v", i, rsp.Message, err)
+		}
+		mu.Lock()
+		if len(starts) != 2 {
+			t.Fatalf("call %d made %d attempts, want 2 (slow, then the hedge)", i, len(starts))
+		}
+		gaps = append(gaps, starts[1].Sub(starts[0]))
+		mu.Unlock()
+	}
+	d, ok := sel.(selector.Latencies).Latency("hedge", nil, 0.95)
+	t.Logf("hedge delays: first %v, last %v; the quickest node's p95 %v (%v)", gaps[0], gaps[len(gaps)-1], d, ok)
+	if gaps[0] < client.DefaultHedgeDelay {
+		t.Fatalf("the first call hedged after %v, before DefaultHedgeDelay with nothing known", gaps[0])
+	}
+	// the last ten: the fast node's p95 is known (16 samples or more)
+	for _, g := range gaps[30:] {
+		if g >= client.DefaultHedgeDelay/2 {
+			t.Fatalf("hedged after %v with the fast node's p95 at %v", g, d)
+		}
+	}
+}

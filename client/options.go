@@ -108,7 +108,7 @@ type CallOptions struct {
 	// the other attempt is cancelled. See Hedging.
 	Hedge bool
 	// HedgeDelay is how long a hedged call waits before its second attempt; 0 means the
-	// p95 latency of the first attempt's node (DefaultHedgeDelay while the selector
+	// p95 latency of the service's quickest node (DefaultHedgeDelay while the selector
 	// knows too little of it).
 	HedgeDelay time.Duration
 
@@ -382,9 +382,11 @@ func WithHashMetadata(key string) CallOption { return func(o *CallOptions) { o.H
 // Hedging turns on hedging for the client's idempotent calls (those made with
 // WithIdempotent): an attempt that has not answered after delay is joined by a second
 // one on another node, the first success is the call's reply and the other attempt is
-// cancelled. delay 0 waits for the p95 latency of the first node as the selector has
-// learnt it (selector.Latencies), so about one call in twenty sends a second request;
-// below 0 it turns hedging off. Hedged attempts are paid from the retry budget, so a
+// cancelled. delay 0 waits for the p95 latency of the service's quickest node as the
+// selector has learnt it (selector.Latencies): among nodes alike, about one call in
+// twenty sends a second request, and a call to a node slower than the rest is hedged
+// as soon as another node would most likely have answered. Below 0 it turns hedging
+// off. Hedged attempts are paid from the retry budget, so a
 // sick service gets at most the budget's share of extra requests. Calls not marked
 // idempotent are never hedged.
 func Hedging(delay time.Duration) Option {

@@ -550,7 +550,12 @@ func (c *rpcClient) Publish(ctx context.Context, msg Message, opts ...PublishOpt
 		}
 	}
 	if err != nil {
-		return errors.Wrap(err, clientID, 500, fmt.Sprintf("publish to %s: %v", topic, err))
+		// a subscriber's own error (say 400: it could not decode the message) sets the code
+		code := int32(500)
+		if e, ok := errors.As(err); ok && e.Code != 0 {
+			code = e.Code
+		}
+		return errors.Wrap(err, clientID, code, fmt.Sprintf("publish to %s: %v", topic, err))
 	}
 	return nil
 }

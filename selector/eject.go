@@ -19,7 +19,7 @@ import (
 //   - A node whose calls time out (408, 504, an expired deadline) three times in a row is
 //     ejected.
 //   - An ejected node comes back after its back-off (1 s, doubling with each ejection in a
-//     row, at most 30 s) on probation: it takes one attempt at a time (it is not
+//     row, at most 5 s) on probation: it takes one attempt at a time (it is not
 //     selected while an attempt on it is in flight), one success clears its record, and
 //     one more failure ejects it again for twice as long.
 //   - When every node of a service is ejected, selection ignores ejection (fail open).
@@ -28,7 +28,9 @@ import (
 const (
 	ejectAfterTimeouts = 3
 	ejectFirst         = time.Second
-	ejectMax           = 30 * time.Second
+	// ejectMax is short because probation costs one attempt: a node that comes back
+	// (a healed partition, a thawed process) is in use again within 5 s.
+	ejectMax = 5 * time.Second
 )
 
 type nodeHealth struct {

@@ -175,21 +175,32 @@ func (h *latencyHist) quantile(q float64) (time.Duration, bool) {
 
 // Latency implements Latencies: the quantile q (0 < q ≤ 1) of the node's recent
 // latencies of answered attempts, and false when the selector has too few samples of it
-// (fewer than 16 in the last seconds) or does not list it.
+// (fewer than 16 in the last seconds) or does not list it. With a nil node it is the
+// least such quantile among the service's nodes.
 func (s *registrySelector) Latency(service string, node *registry.Node, q float64) (time.Duration, bool) {
-	if node == nil {
-		return 0, false
-	}
+	q = min(max(q, 0), 1)
+	var loads []*nodeLoad
 	s.smu.RLock()
-	var l *nodeLoad
 	if st := s.states[service]; st != nil {
-		l = st.loads[node.Id]
+		if node == nil {
+			loads = make([]*nodeLoad, 0, len(st.loads))
+			for _, l := range st.loads {
+				loads = append(loads, l)
+			}
+		} else if l := st.loads[node.Id]; l != nil {
+			loads = []*nodeLoad{l}
+		}
 	}
 	s.smu.RUnlock()
-	if l == nil {
-		return 0, false
+	var best time.Duration
+	found := false
+	for _, l := range loads {
+		l.mu.Lock()
+		d, ok := l.hist.quantile(q)
+		l.mu.Unlock()
+		if ok && (!found || d < best) {
+			best, found = d, true
+		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.hist.quantile(min(max(q, 0), 1))
+	return best, found
 }

@@ -253,6 +253,9 @@ func TestLatencyOfNode(t *testing.T) {
 	if !ok || d <= 0 || d > time.Second {
 		t.Fatalf("p95 of 20 instant attempts: %v %v", d, ok)
 	}
+	if all, ok := lat.Latency("lat", nil, 0.95); !ok || all != d {
+		t.Fatalf("the service's least p95 %v %v, want its one node's %v", all, ok, d)
+	}
 	if _, ok := lat.Latency("lat", &registry.Node{Id: "other"}, 0.95); ok {
 		t.Fatal("a latency of a node the selector does not list")
 	}

@@ -21,7 +21,7 @@ type Options struct {
 	// ejects no node at all. Unreachable nodes are ejected at once.
 	EjectAfter int
 	// EjectFor is the first back-off of an ejected node (default 1 s); it doubles with
-	// each ejection in a row, up to EjectMax (default 30 s).
+	// each ejection in a row, up to EjectMax (default 5 s).
 	EjectFor, EjectMax time.Duration
 }
 
@@ -47,7 +47,7 @@ func Registry(r registry.Registry) Option { return func(o *Options) { o.Registry
 // Ejection sets the outlier ejection policy of the registry selector: a node is ejected
 // after timeouts timeouts in a row (0: the default, 3; below 0: never), for first
 // (default 1 s) the first time, twice as long each time in a row, at most most (default
-// 30 s).
+// 5 s).
 func Ejection(timeouts int, first, most time.Duration) Option {
 	return func(o *Options) { o.EjectAfter, o.EjectFor, o.EjectMax = timeouts, first, most }
 }

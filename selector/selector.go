@@ -46,7 +46,8 @@ type Tracker interface {
 // Latencies is implemented by selectors that learn the latency of nodes from the
 // attempts they track (the registry selector does). Latency returns the quantile q of a
 // node's recent latencies (0.95: the p95), or false when it knows too little of the
-// node. The client uses it for the delay of hedged calls.
+// node; for a nil node, the least quantile among the service's nodes (that of its
+// quickest node). The client uses it for the delay of hedged calls.
 type Latencies interface {
 	Latency(service string, node *registry.Node, q float64) (time.Duration, bool)
 }
