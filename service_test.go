@@ -15,9 +15,11 @@ import (
 	"github.com/seed-b3892490/micro"
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
+	merrors "github.com/seed-b3892490/micro/errors"
 	"github.com/seed-b3892490/micro/internal/testproto"
 	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/server"
 	"github.com/seed-b3892490/micro/transport"
 )
 
@@ -184,4 +186,73 @@ func TestEventAndSubscriber(t *testing.T) {
 		t.Fatalf("subscriber not advertised: %+v", svcs[0].Endpoints)
 	}
 	_ = client.DefaultClient
+}
+
+// Greetings is a struct subscriber: each exported method receives the topic's messages.
+type Greetings struct {
+	got chan string
+}
+
+// Hello receives a greeting.
+func (g *Greetings) Hello(ctx context.Context, msg *testproto.Request) error {
+	if msg.Name == "refuse" {
+		return merrors.BadRequest("greetings", "refused %s", msg.Name)
+	}
+	g.got <- msg.Name
+	return nil
+}
+
+// Two services on HTTP brokers (the default kind) over one registry: a struct subscriber
+// in a queue group and a function subscriber get events published with micro.NewEvent;
+// a payload that does not decode, and a subscriber's error, reach the publisher with
+// their codes, and the subscription goes on.
+func TestEventsOverHTTPBroker(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	newSvc := func(name string) micro.Service {
+		return micro.NewService(micro.Name(name), micro.Address("127.0.0.1:0"), micro.Registry(reg),
+			micro.Broker(broker.NewHttpBroker(broker.Addrs("127.0.0.1:0"))), micro.Transport(transport.NewHTTPTransport()))
+	}
+	sub, pub := newSvc("sub"), newSvc("pub")
+	g := &Greetings{got: make(chan string, 10)}
+	if err := micro.RegisterSubscriber("greetings", sub.Server(), g, server.SubscriberQueue("greeters")); err != nil {
+		t.Fatal(err)
+	}
+	fn := make(chan string, 10)
+	if err := micro.RegisterSubscriber("greetings", sub.Server(), func(ctx context.Context, msg *testproto.Request) error {
+		fn <- msg.Name
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []micro.Service{sub, pub} {
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Stop()
+	}
+	ev := micro.NewEvent("greetings", pub.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ev.Publish(ctx, &testproto.Request{Name: "dave"}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := <-g.got, <-fn; a != "dave" || b != "dave" {
+		t.Fatalf("struct subscriber got %q, function subscriber %q", a, b)
+	}
+	// a payload that is not the subscriber's type
+	bad := pub.Client().NewMessage("greetings", map[string]any{"name": 42})
+	err := pub.Client().Publish(ctx, bad)
+	if merrors.Code(err) != 400 || !strings.Contains(err.Error(), "cannot decode") {
+		t.Fatalf("publishing an undecodable payload: %v", err)
+	}
+	if err := ev.Publish(ctx, &testproto.Request{Name: "refuse"}); merrors.Code(err) != 400 || !strings.Contains(err.Error(), "refused refuse") {
+		t.Fatalf("a subscriber's error: %v", err)
+	}
+	<-fn // the function subscriber took "refuse"
+	if err := ev.Publish(ctx, &testproto.Request{Name: "erin"}); err != nil {
+		t.Fatalf("after the failures: %v", err)
+	}
+	if a, b := <-g.got, <-fn; a != "erin" || b != "erin" {
+		t.Fatalf("after the failures: %q, %q", a, b)
+	}
 }

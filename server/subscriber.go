@@ -236,10 +236,22 @@ func (s *rpcServer) eventHandler(sub *subscriber) broker.Handler {
 				errs = append(errs, err)
 			}
 		}
-		if len(errs) > 0 {
-			joined := stderrors.Join(errs...)
-			return errors.Wrap(joined, name, 500, "subscriber error: "+joined.Error())
+		switch len(errs) {
+		case 0:
+			return nil
+		case 1:
+			// one handler failed: its error, code and all, is the delivery's
+			if e, ok := errors.As(errs[0]); ok {
+				return e
+			}
+			return errors.Wrap(errs[0], name, 500, "subscriber error: "+errs[0].Error())
 		}
-		return nil
+		// several: the code of the first that has one
+		joined := stderrors.Join(errs...)
+		code := int32(500)
+		if e, ok := errors.As(joined); ok && e.Code != 0 {
+			code = e.Code
+		}
+		return errors.Wrap(joined, name, code, "subscriber error: "+joined.Error())
 	}
 }
