@@ -331,3 +331,43 @@ func TestE1Delivery(t *testing.T) {
 		t.Fatalf("the group got %d distinct of %d, %d duplicated", len(group), total, dups)
 	}
 }
+
+// Disconnect lets a delivery in progress finish: its handler completes and its Publish
+// returns nil (battery C4's in-flight part, for the HTTP broker).
+func TestHTTPDisconnectFinishesDeliveries(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	pub := connectedHTTP(t, reg)
+	sub := httpBrokers(reg)(t)
+	if err := sub.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	var finished atomic.Bool
+	if _, err := sub.Subscribe("inflight", func(broker.Event) error {
+		close(started)
+		<-release
+		finished.Store(true)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	published := make(chan error, 1)
+	go func() { published <- pub.Publish("inflight", &broker.Message{Body: []byte("x")}) }()
+	<-started
+	disconnected := make(chan error, 1)
+	go func() { disconnected <- sub.Disconnect() }()
+	// the subscription leaves the registry at once; the delivery goes on
+	for i := 0; i < 1000; i++ {
+		if svcs, err := reg.GetService(broker.HTTPBrokerService); err != nil || len(svcs) == 0 || len(svcs[0].Nodes) == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond) // polling the registry, bounded
+	}
+	close(release)
+	if err := <-published; err != nil || !finished.Load() {
+		t.Fatalf("the delivery in progress at Disconnect: %v (handler finished: %v)", err, finished.Load())
+	}
+	if err := <-disconnected; err != nil {
+		t.Fatal(err)
+	}
+}
