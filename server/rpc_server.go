@@ -542,6 +542,10 @@ func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
 	}
 	epName := endpointName(hdr)
 	ctMedia := codecs.MediaType(hdr[headers.ContentType])
+	if topic := hdr[headers.Message]; topic != "" && epName == "" {
+		s.serveEvent(sock, msg, topic, name)
+		return
+	}
 	if env := envelopeCodec(ctMedia, epName); env != nil {
 		s.serveEnvelope(sock, msg, env, name, maxTimeout, baseCtx, log)
 		return

@@ -12,6 +12,7 @@ import (
 	"github.com/seed-b3892490/micro/internal/codecs"
 	"github.com/seed-b3892490/micro/metadata"
 	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/transport"
 	"github.com/seed-b3892490/micro/transport/headers"
 )
 
@@ -255,3 +256,45 @@ func (s *rpcServer) eventHandler(sub *subscriber) broker.Handler {
 		return errors.Wrap(joined, name, code, "subscriber error: "+joined.Error())
 	}
 }
+
+// serveEvent delivers a message that came to the RPC port with a Micro-Topic header (and
+// no endpoint) to the server's subscribers of that topic, as Go Micro's servers do, so
+// that `curl -H 'Micro-Topic: t' -d ...` triggers them. The reply is empty, with the
+// subscribers' error if any failed; a topic without subscribers here is a 404.
+func (s *rpcServer) serveEvent(sock transport.Socket, msg *transport.Message, topic, name string) {
+	s.mu.RLock()
+	var subs []*subscriber
+	for _, sb := range s.subscribers {
+		if sb.topic == topic && sb.err == nil {
+			subs = append(subs, sb)
+		}
+	}
+	s.mu.RUnlock()
+	if len(subs) == 0 {
+		s.sendError(sock, errors.NotFound(name, "no subscriber of topic %s here", topic).(*errors.Error))
+		return
+	}
+	ev := &rpcEvent{topic: topic, msg: broker.Message{Header: msg.Header, Body: msg.Body}}
+	var errs []error
+	for _, sb := range subs {
+		if err := s.eventHandler(sb)(ev); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		s.sendError(sock, s.toError(name, stderrors.Join(errs...)))
+		return
+	}
+	_ = sock.Send(&transport.Message{Header: map[string]string{headers.ContentType: "application/json"}})
+}
+
+// rpcEvent is a broker.Event for a message that came to the RPC port.
+type rpcEvent struct {
+	topic string
+	msg   broker.Message
+}
+
+func (e *rpcEvent) Topic() string            { return e.topic }
+func (e *rpcEvent) Message() *broker.Message { return &e.msg }
+func (e *rpcEvent) Ack() error               { return nil }
+func (e *rpcEvent) Error() error             { return nil }
