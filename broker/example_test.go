@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/seed-b3892490/micro/broker"
+	"github.com/seed-b3892490/micro/registry"
 )
 
 // A memory broker delivers each message to every plain subscriber and to one member of
@@ -56,5 +57,33 @@ func ExampleBroker_Publish_handlerError() {
 	fmt.Println(errors.Is(err, errFull))
 	// Output:
 	// stored line 1
+	// true
+}
+
+// Two HTTP brokers find each other's subscriptions in a registry (a memory one here;
+// by default mDNS) and deliver over HTTP; Publish returns once the subscriber has
+// handled the message, with its error if it failed.
+func ExampleNewHttpBroker() {
+	reg := registry.NewMemoryRegistry()
+	pub := broker.NewHttpBroker(broker.Registry(reg), broker.Addrs("127.0.0.1:0"))
+	sub := broker.NewHttpBroker(broker.Registry(reg), broker.Addrs("127.0.0.1:0"))
+	for _, b := range []broker.Broker{pub, sub} {
+		if err := b.Connect(); err != nil {
+			panic(err)
+		}
+		defer b.Disconnect()
+	}
+	_, _ = sub.Subscribe("orders", func(e broker.Event) error {
+		if string(e.Message().Body) == "bad" {
+			return errors.New("cannot take order bad")
+		}
+		fmt.Println("took order", string(e.Message().Body))
+		return nil
+	})
+	fmt.Println(pub.Publish("orders", &broker.Message{Body: []byte("42")}))
+	fmt.Println(pub.Publish("orders", &broker.Message{Body: []byte("bad")}) != nil)
+	// Output:
+	// took order 42
+	// <nil>
 	// true
 }
