@@ -2,15 +2,18 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/errors"
 	"github.com/seed-b3892490/micro/internal/testproto"
 	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/registry"
+	"github.com/seed-b3892490/micro/server"
 )
 
 // A message POSTed to the RPC port with a Micro-Topic header (and no endpoint) goes to
@@ -60,5 +63,33 @@ func TestEventOnRPCPort(t *testing.T) {
 		if code != tc.code || !strings.Contains(errors.Parse(body).Detail, tc.detail) {
 			t.Errorf("%s %s: %d %s, want %d with %q", tc.topic, tc.body, code, body, tc.code, tc.detail)
 		}
+	}
+}
+
+// A subscriber's handler finds its broker event in its context, to Ack it itself when
+// registered with DisableAutoAck.
+func TestEventFromContext(t *testing.T) {
+	b := broker.NewMemoryBroker()
+	s := testutil.NewServer(t, registry.NewMemoryRegistry(), "acks", nil, server.Broker(b))
+	got := make(chan error, 1)
+	if err := s.Subscribe(s.NewSubscriber("acked", func(ctx context.Context, msg *testproto.Request) error {
+		e, ok := server.EventFromContext(ctx)
+		if !ok || e.Topic() != "acked" {
+			got <- fmt.Errorf("no event in the context (%v)", ok)
+			return nil
+		}
+		got <- e.Ack()
+		return nil
+	}, server.DisableAutoAck())); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish("acked", &broker.Message{Header: map[string]string{"Content-Type": "application/json"}, Body: []byte(`{"name":"a"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := server.EventFromContext(context.Background()); ok {
+		t.Fatal("an event in a plain context")
 	}
 }

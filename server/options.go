@@ -290,7 +290,8 @@ func InternalSubscriber(b bool) SubscriberOption {
 	return func(o *SubscriberOptions) { o.Internal = b }
 }
 
-// DisableAutoAck leaves acknowledging to the subscriber.
+// DisableAutoAck leaves acknowledging to the subscriber: its handler calls Ack on the
+// event EventFromContext(ctx) returns.
 func DisableAutoAck() SubscriberOption { return func(o *SubscriberOptions) { o.AutoAck = false } }
 
 // SubscriberQueue puts the subscriber in a queue group.

@@ -215,7 +215,7 @@ func (s *rpcServer) eventHandler(sub *subscriber) broker.Handler {
 		for k, v := range bm.Header {
 			md[k] = v
 		}
-		ctx := metadata.NewContextNoCopy(base, md)
+		ctx := context.WithValue(metadata.NewContextNoCopy(base, md), eventKey{}, e)
 		var errs []error
 		for _, h := range sub.handlers {
 			mt := h.msgType
@@ -298,3 +298,15 @@ func (e *rpcEvent) Topic() string            { return e.topic }
 func (e *rpcEvent) Message() *broker.Message { return &e.msg }
 func (e *rpcEvent) Ack() error               { return nil }
 func (e *rpcEvent) Error() error             { return nil }
+
+type eventKey struct{}
+
+// EventFromContext returns the broker event a subscriber's handler was called for. A
+// subscriber registered with DisableAutoAck acknowledges its message with the event's
+// Ack (with brokers that redeliver what is not acknowledged: broker/rabbitmq,
+// events/natsjs); with AutoAck, the default, the broker acknowledges it once the handler
+// returns nil.
+func EventFromContext(ctx context.Context) (broker.Event, bool) {
+	e, ok := ctx.Value(eventKey{}).(broker.Event)
+	return e, ok
+}
