@@ -370,13 +370,19 @@ func (c *connection) asyncError(ns *nats.Subscription, err error) {
 	}
 }
 
-// report passes a failed or dropped delivery to the ErrorHandler, or logs it.
-func (c *connection) report(ev *event, level logger.Level, what string) {
+// report passes a failed or dropped delivery to the ErrorHandler, or logs it: the
+// handler's error after "nats broker: topic …: handler failed:", the broker's own errors
+// (which name the topic) as they are.
+func (c *connection) report(ev *event, level logger.Level, handlerErr bool) {
 	if eh := c.opts.ErrorHandler; eh != nil {
 		_ = eh(ev)
 		return
 	}
-	c.log.Logf(level, "nats broker: topic %q: %s: %v", ev.topic, what, ev.err)
+	if handlerErr {
+		c.log.Logf(level, "nats broker: topic %q: handler failed: %v", ev.topic, ev.err)
+		return
+	}
+	c.log.Log(level, ev.err.Error())
 }
 
 // Publish sends msg on topic, as the package documentation describes. A nil msg is sent
@@ -669,10 +675,10 @@ func (s *subscriber) reportDrops(last bool) {
 	ev := &event{
 		topic: s.topic,
 		msg:   broker.Message{Header: map[string]string{}},
-		err: fmt.Errorf("%w: subscription to %q%s: %d more messages dropped, %d in all: its handler does not keep up (pending limits %d messages, %d bytes): %w",
+		err: fmt.Errorf("%w: subscription to %q%s: %d more dropped, %d in all: its handler does not keep up (pending limits %d messages, %d bytes): %w",
 			ErrSlowConsumer, s.topic, group, n, total, s.c.cfg.pending.msgs, s.c.cfg.pending.bytes, nats.ErrSlowConsumer),
 	}
-	s.c.report(ev, logger.WarnLevel, "slow consumer")
+	s.c.report(ev, logger.WarnLevel, false)
 }
 
 // deliver is nats.go's callback for s: it decodes m and calls the handler.
@@ -681,14 +687,14 @@ func (s *subscriber) deliver(m *nats.Msg) {
 	h, err := decodeHeader(m.Header, headerBytes(m))
 	if err != nil {
 		ev.msg = broker.Message{Header: map[string]string{}, Body: m.Data}
-		ev.err = err
-		s.c.report(ev, logger.ErrorLevel, "message not delivered")
+		ev.err = fmt.Errorf("%w (topic %q, %d bytes of payload): not handled", err, m.Subject, len(m.Data))
+		s.c.report(ev, logger.ErrorLevel, false)
 		return
 	}
 	ev.msg = broker.Message{Header: h, Body: m.Data}
 	if err := s.call(ev); err != nil {
 		ev.err = err
-		s.c.report(ev, logger.ErrorLevel, "handler failed")
+		s.c.report(ev, logger.ErrorLevel, true)
 	}
 }
 
