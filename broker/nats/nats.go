@@ -6,11 +6,14 @@
 //
 // Delivery is at most once. Publish returns once the message is in the connection's
 // write buffer, before the server has it, and never returns a subscriber's error; the
-// server delivers each message to the subscriptions connected at that moment. A message
-// is lost when no subscription is there, when the connection of the publisher or of a
-// subscriber is down (nats.go reconnects by itself), when the server gives up on a
-// connection, and when a subscription's handler falls behind by more than its pending
-// limits (see "Slow consumers"). Event.Ack does nothing and returns nil, with or without
+// server delivers each message to the subscriptions it has at that moment. A message is
+// lost when no subscription is there; when a subscriber's connection is down (nats.go
+// reconnects by itself and subscribes again); when the publisher's connection is down
+// and does not come back (while nats.go reconnects, Publish buffers up to the
+// nats.Options ReconnectBufSize, 8 MiB by default, sends it once reconnected, and returns
+// an error beyond it); when the server gives up on a connection; and when a
+// subscription's handler falls behind by more than its pending limits (see "Slow
+// consumers"). Event.Ack does nothing and returns nil, with or without
 // broker.DisableAutoAck: there is nothing to acknowledge in core NATS.
 //
 // Order is kept per publisher and subscriber: if one Publish call of a broker instance
@@ -252,8 +255,6 @@ func (b *natsBroker) shut(c *connection) error {
 	}
 
 	var errs []error
-	deadline := time.NewTimer(handlerWait)
-	defer deadline.Stop()
 	if c.cfg.drain && !c.nc.IsClosed() {
 		if err := c.nc.Drain(); err != nil {
 			c.nc.Close()
@@ -269,6 +270,8 @@ func (b *natsBroker) shut(c *connection) error {
 	} else {
 		c.nc.Close()
 	}
+	deadline := time.NewTimer(handlerWait)
+	defer deadline.Stop()
 	running := 0
 	for _, s := range subs {
 		select {
@@ -477,7 +480,7 @@ func (b *natsBroker) Subscribe(topic string, h broker.Handler, opts ...broker.Su
 	s.ns = ns
 	ns.SetClosedHandler(func(string) { close(s.done) })
 	// fails if the subscription closed already, maybe before the closed handler was set
-	if err := ns.SetPendingLimits(c.cfg.pending.msgs, c.cfg.pending.bytes); err != nil {
+	if err := ns.SetPendingLimits(c.cfg.pending.msgs, c.pendingBytes()); err != nil {
 		_ = ns.Unsubscribe()
 		return nil, c.subscribeError(topic, err)
 	}
@@ -507,6 +510,12 @@ func (b *natsBroker) Subscribe(topic string, h broker.Handler, opts ...broker.Su
 		s.stop = context.AfterFunc(ctx, func() { _ = s.Unsubscribe() })
 	}
 	return s, nil
+}
+
+// pendingBytes returns the pending bytes limit of c's subscriptions: the configured one,
+// raised to the server's max payload so that any one message fits.
+func (c *connection) pendingBytes() int {
+	return max(c.cfg.pending.bytes, int(c.nc.MaxPayload()))
 }
 
 // subscribeError explains an error of a nats.go subscription call.
@@ -676,7 +685,7 @@ func (s *subscriber) reportDrops(last bool) {
 		topic: s.topic,
 		msg:   broker.Message{Header: map[string]string{}},
 		err: fmt.Errorf("%w: subscription to %q%s: %d more dropped, %d in all: its handler does not keep up (pending limits %d messages, %d bytes): %w",
-			ErrSlowConsumer, s.topic, group, n, total, s.c.cfg.pending.msgs, s.c.cfg.pending.bytes, nats.ErrSlowConsumer),
+			ErrSlowConsumer, s.topic, group, n, total, s.c.cfg.pending.msgs, s.c.pendingBytes(), nats.ErrSlowConsumer),
 	}
 	s.c.report(ev, logger.WarnLevel, false)
 }

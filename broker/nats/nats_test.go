@@ -670,3 +670,24 @@ func TestPublishTooLarge(t *testing.T) {
 		t.Errorf("Publish after a refused one: %v", err)
 	}
 }
+
+// TestPendingBytesFitLargestMessage: a pending bytes limit below the server's max
+// payload is raised to it, so the largest message is delivered, not dropped.
+func TestPendingBytesFitLargestMessage(t *testing.T) {
+	sb := connected(t, natsbroker.PendingLimits(10, 1024))
+	pub := connected(t)
+	tp := topic(t)
+	var got events
+	sub, err := sb.Subscribe(tp, got.handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, natsMaxPayload-1024) // room for the headers
+	if err := pub.Publish(tp, &broker.Message{Header: map[string]string{"K": "v"}, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the largest message was not delivered", func() bool { return got.len() == 1 })
+	if d := dropped(t, sub); d != 0 {
+		t.Errorf("%d dropped", d)
+	}
+}

@@ -59,8 +59,9 @@ func value[T any](ctx context.Context, key any, def T) T {
 }
 
 // Options sets the options of the NATS connection (default nats.GetDefaultOptions() with
-// DrainTimeout DefaultDrainTimeout). They are used as given, zero values included, so
-// start from nats.GetDefaultOptions(). The broker then overrides a few of them:
+// DrainTimeout DefaultDrainTimeout). They are used as given, zero values included (but a
+// DrainTimeout ≤ 0 means DefaultDrainTimeout), so start from nats.GetDefaultOptions().
+// The broker then overrides a few of them:
 // broker.Addrs, broker.Secure and broker.TLSConfig take precedence over Servers, Url,
 // Secure and TLSConfig where they are set; NoEcho is always off (a broker's subscribers
 // receive what the same broker publishes); Name defaults to "micro-broker"; the broker
@@ -99,7 +100,8 @@ func PoolIdleTimeout(d time.Duration) broker.Option {
 // arriving beyond either limit is dropped by nats.go; the broker counts it (see
 // DropCounter) and reports it (see the package documentation). A value ≤ 0 keeps the
 // default: the limits cannot be turned off, so a slow handler never makes memory grow
-// without bound.
+// without bound. A bytes limit below the server's max payload is raised to it, so that
+// any one message fits.
 func PendingLimits(msgs, bytes int) broker.Option {
 	return func(o *broker.Options) { withValue(o, pendingLimitsKey{}, pendingLimits{msgs, bytes}) }
 }
