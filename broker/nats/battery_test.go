@@ -26,11 +26,18 @@ type seqRecorder struct {
 	last     int
 	reorders int
 	ends     int // end markers received
+
+	inflight   atomic.Int32 // handler calls under way
+	concurrent atomic.Int32 // calls that began while another was under way
 }
 
 func newSeqRecorder() *seqRecorder { return &seqRecorder{last: -1} }
 
 func (r *seqRecorder) handler(ev broker.Event) error {
+	if r.inflight.Add(1) != 1 {
+		r.concurrent.Add(1)
+	}
+	defer r.inflight.Add(-1)
 	v := ev.Message().Header[seqHeader]
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -60,7 +67,7 @@ func (r *seqRecorder) snapshot() (got []int, reorders, ends int) {
 // broadcast subscribers and a queue group of three members, each on a broker instance
 // (a connection) of its own. Each broadcast subscriber gets every message once, in the
 // order published; the group gets every message once in all, each member its share in
-// order; nothing is dropped.
+// order; no handler is called while it is running; nothing is dropped.
 func TestE1Delivery(t *testing.T) {
 	const n = 10000
 	errs := make(chan error, 16)
@@ -172,6 +179,11 @@ func TestE1Delivery(t *testing.T) {
 	}
 	if total != n || missing != 0 || dups != 0 {
 		t.Errorf("queue group: %d deliveries, %d messages missing, %d duplicates; want %d, 0, 0", total, missing, dups, n)
+	}
+	for i, r := range append(broadcast, group...) {
+		if c := r.concurrent.Load(); c != 0 {
+			t.Errorf("subscriber %d: its handler was called %d times while already running", i, c)
+		}
 	}
 	for i, b := range brokers {
 		if d := dropped(t, b); d != 0 {
