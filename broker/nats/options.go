@@ -15,11 +15,11 @@ const (
 	// DefaultAddress is the server the broker connects to when broker.Addrs and the
 	// Options (nats.Options) give none.
 	DefaultAddress = "nats://127.0.0.1:4222"
-	// DefaultPendingMsgs is how many delivered messages one subscription holds, waiting for
-	// its handler, before NATS drops new ones (see PendingLimits).
+	// DefaultPendingMsgs is how many received messages one subscription holds, waiting for
+	// its handler, before nats.go drops new ones (see PendingLimits).
 	DefaultPendingMsgs = 65536
 	// DefaultPendingBytes is how many bytes (payload and encoded headers) one subscription
-	// holds, waiting for its handler, before NATS drops new ones (see PendingLimits).
+	// holds, waiting for its handler, before nats.go drops new ones (see PendingLimits).
 	DefaultPendingBytes = 16 << 20
 	// DefaultDrainTimeout bounds a draining Disconnect (see DrainConnection) when the
 	// nats.Options give no DrainTimeout.
@@ -65,8 +65,9 @@ func value[T any](ctx context.Context, key any, def T) T {
 // broker.Addrs, broker.Secure and broker.TLSConfig take precedence over Servers, Url,
 // Secure and TLSConfig where they are set; NoEcho is always off (a broker's subscribers
 // receive what the same broker publishes); Name defaults to "micro-broker"; the broker
-// installs its own AsyncErrorCB and ClosedCB, which call the ones given here too (except
-// after Disconnect when NoCallbacksAfterClientClose is set).
+// installs its own AsyncErrorCB, ClosedCB, DisconnectedErrCB and ReconnectedCB, which
+// call the ones given here too (DisconnectedCB when no DisconnectedErrCB is given), but
+// not after Disconnect when NoCallbacksAfterClientClose is set.
 func Options(nopts nats.Options) broker.Option {
 	return func(o *broker.Options) { withValue(o, natsOptionsKey{}, nopts) }
 }
