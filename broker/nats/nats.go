@@ -74,7 +74,8 @@
 // Publish and Subscribe return an error matching broker.ErrNotConnected before Connect,
 // after Disconnect, and once nats.go has given up reconnecting. Subscribe returns once
 // the server has confirmed the subscription, so a message published after it returns,
-// from any connection, reaches it. Disconnect unsubscribes everything, closes the
+// from any connection to the same server, reaches it (in a NATS cluster, the other
+// servers learn of it a moment later). Disconnect unsubscribes everything, closes the
 // connection (or drains it, with DrainConnection) and waits for running handlers to
 // return (at most 10 s); do not call it from a handler. Connect after Disconnect makes a
 // new connection; Init returns broker.ErrConnected between Connect and Disconnect.
