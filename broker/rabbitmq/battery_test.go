@@ -1,6 +1,7 @@
 package rabbitmq_test
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -250,4 +251,109 @@ func longOr(short, long int) int {
 		return long
 	}
 	return short
+}
+
+// TestC4StopWithSubscribers is battery C4 for RabbitMQ: a durable queue group has
+// messages in flight (one in its handler, more prefetched) when its broker stops. The
+// handler under way finishes and its message is acknowledged; no handler begins after
+// the stop; after a restart the rest are delivered: 0 lost, and, the stop being
+// graceful, 0 duplicates.
+func TestC4StopWithSubscribers(t *testing.T) {
+	const n, prefetch = 50, 10
+	a := newAdmin(t, "")
+	tp, q := topicFor(t), "c4"+unique()
+	a.deleteQueueLater(t, groupQueue(q, tp))
+	pub := connected(t)
+
+	var mu sync.Mutex
+	done := map[string]int{}
+	record := func(id string) {
+		mu.Lock()
+		done[id]++
+		mu.Unlock()
+	}
+	sub := newBroker(t, rabbitmq.PrefetchCount(prefetch))
+	if err := sub.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	entered := make(chan string, n)
+	gate := make(chan struct{})
+	if _, err := sub.Subscribe(tp, func(e broker.Event) error {
+		id := e.Message().Header["id"]
+		entered <- id
+		<-gate
+		record(id)
+		return nil
+	}, broker.Queue(q), rabbitmq.DurableQueue()); err != nil {
+		t.Fatal(err)
+	}
+	publishAll(t, pub, tp, n, 1)
+	var inFlight string
+	select {
+	case inFlight = <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no handler started")
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- sub.Disconnect() }()
+	// Disconnect has begun once the broker refuses to publish
+	waitFor(t, 5*time.Second, "Disconnect to begin", func() bool {
+		return errors.Is(sub.Publish(tp+".unbound", &broker.Message{}), broker.ErrNotConnected)
+	})
+	select {
+	case err := <-stopped:
+		t.Fatalf("Disconnect returned (%v) while a handler was running", err)
+	default:
+	}
+	close(gate)
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Disconnect: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Disconnect did not return after the handler finished")
+	}
+	mu.Lock()
+	if len(done) != 1 || done[inFlight] != 1 {
+		t.Errorf("handled before the stop completed: %v, want only the in-flight %s", done, inFlight)
+	}
+	mu.Unlock()
+	if extra := len(entered); extra != 0 {
+		t.Errorf("%d handlers began after the stop", extra)
+	}
+	waitFor(t, 5*time.Second, "the unhandled messages back in the queue", func() bool { return a.messages(groupQueue(q, tp)) == n-1 })
+
+	restarted := connected(t, rabbitmq.PrefetchCount(prefetch))
+	subscribe(t, restarted, tp, func(e broker.Event) error {
+		if m := e.Message().Header["marker"]; m != "" {
+			record("marker")
+			return nil
+		}
+		record(e.Message().Header["id"])
+		return nil
+	}, broker.Queue(q), rabbitmq.DurableQueue())
+	if err := pub.Publish(tp, &broker.Message{Header: map[string]string{"marker": "end"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the restarted subscriber to reach the marker", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return done["marker"] == 1
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	lost, dups := 0, 0
+	for i := range n {
+		switch k := done[fmt.Sprintf("p0-%d", i)]; {
+		case k == 0:
+			lost++
+		case k > 1:
+			dups += k - 1
+		}
+	}
+	if lost > 0 || dups > 0 {
+		t.Errorf("after the restart: %d lost, %d duplicates, want 0 and 0", lost, dups)
+	}
+	t.Logf("C4: stop with 1 handler in flight and %d prefetched: the handler finished, %d redelivered after restart, 0 lost, 0 duplicates", prefetch-1, n-1)
 }

@@ -92,9 +92,12 @@ func connected(t testing.TB, opts ...broker.Option) broker.Broker {
 	return b
 }
 
-// admin is a plain AMQP connection for the tests' own checks and clean-up.
+// admin is a plain AMQP connection for the tests' own checks and clean-up; it dials
+// again when the connection was lost (the tests that restart the server).
 type admin struct {
 	t    testing.TB
+	url  string
+	mu   sync.Mutex
 	conn *amqp.Connection
 }
 
@@ -109,13 +112,29 @@ func newAdmin(t testing.TB, u string) *admin {
 	if err != nil {
 		t.Fatalf("admin connection: %v", err)
 	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return &admin{t: t, conn: conn}
+	a := &admin{t: t, url: u, conn: conn}
+	t.Cleanup(func() {
+		a.mu.Lock()
+		_ = a.conn.Close()
+		a.mu.Unlock()
+	})
+	return a
 }
 
 // do runs f on a fresh channel (a failed operation closes its channel).
 func (a *admin) do(f func(ch *amqp.Channel) error) error {
-	ch, err := a.conn.Channel()
+	a.mu.Lock()
+	if a.conn.IsClosed() {
+		conn, err := amqp.DialConfig(a.url, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+		if err != nil {
+			a.mu.Unlock()
+			return err
+		}
+		a.conn = conn
+	}
+	conn := a.conn
+	a.mu.Unlock()
+	ch, err := conn.Channel()
 	if err != nil {
 		return err
 	}
