@@ -585,3 +585,35 @@ func TestHandlerErrorRedelivery(t *testing.T) {
 		}
 	})
 }
+
+// TestBinaryRoundTrip: header names and values and bodies of any bytes arrive unchanged.
+func TestBinaryRoundTrip(t *testing.T) {
+	b := connected(t)
+	tp := topicFor(t)
+	got := make(chan *broker.Message, 1)
+	subscribe(t, b, tp, func(e broker.Event) error { got <- e.Message(); return nil })
+	body := make([]byte, 256)
+	for i := range body {
+		body[i] = byte(i)
+	}
+	h := map[string]string{"\x00key é": "\x00\xff\xfe value", "Empty": "", strings.Repeat("n", 255): strings.Repeat("\xff", 4096)}
+	if err := b.Publish(tp, &broker.Message{Header: h, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if string(m.Body) != string(body) {
+			t.Errorf("body changed: % x", m.Body)
+		}
+		if len(m.Header) != len(h) {
+			t.Errorf("headers %q, want %q", m.Header, h)
+		}
+		for k, v := range h {
+			if m.Header[k] != v {
+				t.Errorf("header %q = %q, want %q", k, m.Header[k], v)
+			}
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery")
+	}
+}
