@@ -46,8 +46,18 @@
 // A handler error returns the message to the queue by default (RequeueOnError): use
 // NoRequeueOnError to drop it, or dead-letter it, instead. The ErrorHandler of
 // broker.Options, when set, is called with the failed event first, and may Ack it to
-// drop it. Messages from one publishing goroutine reach a subscriber in the order they
-// were published, unless one is delivered again.
+// drop it. With broker.DisableAutoAck, a message whose handler returns nil without
+// calling Ack stays unacknowledged, holding one of the PrefetchCount places, until the
+// subscription's channel closes; then it is delivered again. Messages from one
+// publishing goroutine reach a subscriber in the order they were published, unless one
+// is delivered again.
+//
+// # Options
+//
+// This package's options travel in the Context of broker.Options,
+// broker.SubscribeOptions and broker.PublishOptions, as in Go Micro. broker.PublishContext
+// and broker.SubscribeContext replace that context, dropping this package's options given
+// before them: give them first, or use this package's SubscribeContext.
 //
 // # Flow control
 //
@@ -67,7 +77,8 @@
 // with exponential back-off from 100 ms up to 2 s, until it succeeds or Disconnect is
 // called, and then declares and consumes every subscription again. While it is lost,
 // Publish and Subscribe wait for it until their deadline and then fail with an error
-// matching ErrUnavailable.
+// matching ErrUnavailable. A server that closes the connection or refuses new ones is
+// noticed at once; one that stops answering, through heartbeats, within 30 s.
 //
 // Disconnect stops every subscription: no handler call begins after it starts, handlers
 // already running finish (for at most 10 s) and their messages are acknowledged; the
@@ -487,8 +498,10 @@ func (b *rabbitBroker) Subscribe(topic string, h broker.Handler, opts ...broker.
 	r.subsWG.Add(1)
 	r.mu.Unlock()
 	s.mu.Lock()
-	for _, c := range lifetimes {
-		s.stops = append(s.stops, context.AfterFunc(c, func() { _ = s.Unsubscribe() }))
+	if !s.stopped() { // Disconnect may have stopped it already
+		for _, c := range lifetimes {
+			s.stops = append(s.stops, context.AfterFunc(c, func() { _ = s.Unsubscribe() }))
+		}
 	}
 	s.mu.Unlock()
 	go s.run(ch, dl)
