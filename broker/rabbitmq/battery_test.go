@@ -177,12 +177,17 @@ func TestE1Delivery(t *testing.T) {
 // wait on the server, and the subscriber's heap does not grow with what is published.
 // Without the prefetch bound the server would push all 16 MiB to the client.
 func TestSlowConsumerBounded(t *testing.T) {
+	t.Run("per consumer", func(t *testing.T) { testSlowConsumer(t, rabbitmq.PrefetchCount(8)) })
+	t.Run("global", func(t *testing.T) { testSlowConsumer(t, rabbitmq.PrefetchCount(8), rabbitmq.PrefetchGlobal()) })
+}
+
+func testSlowConsumer(t *testing.T, opts ...broker.Option) {
 	const n, size, prefetch = 1000, 16 << 10, 8
 	a := newAdmin(t, "")
 	tp, q := topicFor(t), "slow"+unique()
 	a.deleteQueueLater(t, groupQueue(q, tp))
-	pub := connected(t, rabbitmq.PublishDeliveryMode(1))
-	sub := connected(t, rabbitmq.PrefetchCount(prefetch))
+	pub := connected(t, rabbitmq.MessageDeliveryMode(1))
+	sub := connected(t, opts...)
 	gate := make(chan struct{})
 	var handled atomic.Int32
 	subscribe(t, sub, tp, func(broker.Event) error {

@@ -67,6 +67,7 @@ type brokerSettings struct {
 	durableExchange bool
 	prefetch        int
 	prefetchSet     bool
+	prefetchGlobal  bool
 	timeout         time.Duration
 	deliveryMode    uint8
 	deliverySet     bool
@@ -164,6 +165,14 @@ func PrefetchCount(n int) broker.Option {
 	return withBroker(func(s *brokerSettings) { s.prefetch, s.prefetchSet = n, true })
 }
 
+// PrefetchGlobal applies the PrefetchCount to the subscription's channel rather than to
+// its consumer (AMQP basic.qos global). Each subscription has a channel of its own with a
+// single consumer, so both bound the same messages; the option exists for source
+// compatibility with Go Micro.
+func PrefetchGlobal() broker.Option {
+	return withBroker(func(s *brokerSettings) { s.prefetchGlobal = true })
+}
+
 // Timeout bounds Connect (dial and handshake), and each Publish and Subscribe whose
 // context has no deadline (default DefaultTimeout, 5 s). While the connection is lost,
 // Publish and Subscribe wait for it to come back until then, and fail with an error
@@ -172,11 +181,12 @@ func Timeout(d time.Duration) broker.Option {
 	return withBroker(func(s *brokerSettings) { s.timeout = d })
 }
 
-// PublishDeliveryMode sets the delivery mode of the messages the broker publishes:
+// MessageDeliveryMode sets the delivery mode of the messages the broker publishes:
 // amqp091.Persistent (2, the default) or amqp091.Transient (1), which a durable queue
 // loses in a server restart but costs no disk write. DeliveryMode overrides it for one
-// Publish.
-func PublishDeliveryMode(mode uint8) broker.Option {
+// Publish. (Go Micro's PublishDeliveryMode is a client.PublishOption; a backend does
+// not depend on package client, so this one has its own name.)
+func MessageDeliveryMode(mode uint8) broker.Option {
 	return withBroker(func(s *brokerSettings) { s.deliveryMode, s.deliverySet = mode, true })
 }
 
@@ -248,7 +258,7 @@ func SubscribeContext(ctx context.Context) broker.SubscribeOption {
 }
 
 // DeliveryMode sets the delivery mode of one message: amqp091.Persistent (2) or
-// amqp091.Transient (1); see PublishDeliveryMode.
+// amqp091.Transient (1); see MessageDeliveryMode.
 func DeliveryMode(mode uint8) broker.PublishOption {
 	return withPublish(func(s *publishSettings) { s.props.DeliveryMode, s.deliverySet = mode, true })
 }
@@ -319,6 +329,7 @@ type config struct {
 	exchangeType    string
 	durableExchange bool
 	prefetch        int
+	prefetchGlobal  bool
 	timeout         time.Duration
 	deliveryMode    uint8
 	opts            broker.Options
@@ -337,6 +348,7 @@ func newConfig(o broker.Options) (*config, error) {
 		exchangeType:    string(s.exchangeType),
 		durableExchange: s.durableExchange,
 		prefetch:        DefaultPrefetchCount,
+		prefetchGlobal:  s.prefetchGlobal,
 		timeout:         s.timeout,
 		deliveryMode:    DefaultDeliveryMode,
 		opts:            o,
@@ -364,7 +376,7 @@ func newConfig(o broker.Options) (*config, error) {
 	case len(c.exchange) > 255:
 		return nil, fmt.Errorf("%w: ExchangeName of %d bytes (at most 255)", ErrInvalidOption, len(c.exchange))
 	case c.deliveryMode > amqp.Persistent:
-		return nil, fmt.Errorf("%w: PublishDeliveryMode %d (want 0, 1 or 2)", ErrInvalidOption, c.deliveryMode)
+		return nil, fmt.Errorf("%w: MessageDeliveryMode %d (want 0, 1 or 2)", ErrInvalidOption, c.deliveryMode)
 	}
 	secure := o.Secure || o.TLSConfig != nil
 	for _, a := range o.Addrs {

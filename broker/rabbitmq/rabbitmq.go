@@ -18,7 +18,7 @@
 //
 // Publish uses publisher confirms: it returns nil only once the server has taken the
 // message, which for a durable queue and a persistent message (the default delivery
-// mode, PublishDeliveryMode) means written to disk. It returns an error when the server
+// mode, MessageDeliveryMode) means written to disk. It returns an error when the server
 // refuses the message, when the connection is lost before the server confirmed it (the
 // message may then have been delivered or not: publish it again if duplicates are
 // acceptable), and when the PublishContext deadline, or Timeout (default 5 s) for a
@@ -600,7 +600,7 @@ func (s *subscriber) declare(conn *amqp.Connection) (*amqp.Channel, <-chan amqp.
 		return nil, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	cfg := s.r.cfg
-	if err := ch.Qos(cfg.prefetch, 0, false); err != nil {
+	if err := ch.Qos(cfg.prefetch, 0, cfg.prefetchGlobal); err != nil {
 		return fail("set the prefetch count", err)
 	}
 	if err := declareExchange(ch, cfg); err != nil {

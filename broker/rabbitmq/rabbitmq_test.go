@@ -136,7 +136,7 @@ func TestInvalidOptions(t *testing.T) {
 		{"negative prefetch", []broker.Option{rabbitmq.PrefetchCount(-1)}},
 		{"prefetch too large", []broker.Option{rabbitmq.PrefetchCount(70000)}},
 		{"negative timeout", []broker.Option{rabbitmq.Timeout(-time.Second)}},
-		{"bad delivery mode", []broker.Option{rabbitmq.PublishDeliveryMode(7)}},
+		{"bad delivery mode", []broker.Option{rabbitmq.MessageDeliveryMode(7)}},
 		{"long exchange name", []broker.Option{rabbitmq.ExchangeName(strings.Repeat("x", 256))}},
 		{"bad URL", []broker.Option{broker.Addrs("http://127.0.0.1:5672")}},
 	} {

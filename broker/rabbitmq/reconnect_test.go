@@ -9,6 +9,7 @@ import (
 
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/broker/rabbitmq"
+	"github.com/seed-b3892490/micro/internal/testutil"
 )
 
 // awaitFlow publishes markers on topic until every counter has seen one more than it had,
@@ -158,4 +159,33 @@ func TestReconnectServerRestart(t *testing.T) {
 	subscribe(t, sub, tp, pc.handler, broker.Queue(parked), rabbitmq.DurableQueue())
 	waitFor(t, 10*time.Second, "the parked group's 40 (20 kept across the restart)", func() bool { _, d, _ := pc.counts(); return d == 40 })
 	t.Logf("reconnect after a server restart: messages flow again %s after start_app returned", took.Round(time.Millisecond))
+}
+
+// TestBlockedPublisher: while a resource alarm blocks publishers (here a memory alarm,
+// set with rabbitmqctl set_vm_memory_high_watermark), Publish fails at once with
+// ErrUnavailable instead of stalling; once the alarm clears it succeeds again. Long
+// tier: it changes a server-wide setting for a moment.
+func TestBlockedPublisher(t *testing.T) {
+	if !testutil.Long() {
+		t.Skip("long tier (MICRO_TEST_LONG=1): raises a memory alarm on the whole server")
+	}
+	requireCtl(t)
+	b := connected(t)
+	tp := topicFor(t)
+	if err := b.Publish(tp, &broker.Message{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rabbitmqctl(t, "set_vm_memory_high_watermark", "0.4") })
+	rabbitmqctl(t, "set_vm_memory_high_watermark", "0.0000001")
+	var err error
+	waitFor(t, 10*time.Second, "Publish to fail fast while blocked", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err = b.Publish(tp, &broker.Message{}, broker.PublishContext(ctx))
+		return errors.Is(err, rabbitmq.ErrUnavailable) && time.Since(start) < 100*time.Millisecond
+	})
+	t.Logf("while blocked: %v", err)
+	rabbitmqctl(t, "set_vm_memory_high_watermark", "0.4")
+	waitFor(t, 10*time.Second, "Publish to succeed once unblocked", func() bool { return b.Publish(tp, &broker.Message{}) == nil })
 }
