@@ -546,3 +546,31 @@ func TestConformance(t *testing.T) {
 		SyncErrors: true,
 	})
 }
+
+type settingKey struct{}
+
+// SubscribeContext and PublishContext keep what options before them stored in the
+// options' context (backend settings), whatever the order.
+func TestContextOptionsKeepSettings(t *testing.T) {
+	setting := func(o *broker.SubscribeOptions) { o.Context = context.WithValue(o.Context, settingKey{}, "durable") }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, opts := range [][]broker.SubscribeOption{
+		{setting, broker.SubscribeContext(ctx)},
+		{broker.SubscribeContext(ctx), setting},
+	} {
+		o := broker.NewSubscribeOptions(opts...)
+		if o.Context.Value(settingKey{}) != "durable" {
+			t.Fatal("a setting given with SubscribeContext was lost")
+		}
+		if o.Context.Done() == nil {
+			t.Fatal("the subscription's context does not end with ctx")
+		}
+	}
+	var po broker.PublishOptions
+	broker.PublishOption(func(o *broker.PublishOptions) { o.Context = context.WithValue(context.Background(), settingKey{}, "p") })(&po)
+	broker.PublishContext(ctx)(&po)
+	if po.Context.Value(settingKey{}) != "p" || po.Context.Done() == nil {
+		t.Fatal("PublishContext lost a setting or the context")
+	}
+}

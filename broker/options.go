@@ -87,9 +87,10 @@ func TLSConfig(t *tls.Config) Option { return func(o *Options) { o.TLSConfig = t
 // Logger sets the broker's logger.
 func Logger(l logger.Logger) Option { return func(o *Options) { o.Logger = l } }
 
-// PublishContext sets the context of one Publish.
+// PublishContext sets the context of one Publish. Values that options given before it
+// stored in the options' context (a backend's settings) are kept.
 func PublishContext(ctx context.Context) PublishOption {
-	return func(o *PublishOptions) { o.Context = ctx }
+	return func(o *PublishOptions) { o.Context = withValuesOf(ctx, o.Context) }
 }
 
 // DisableAutoAck leaves acknowledging to the handler (Event.Ack).
@@ -98,7 +99,34 @@ func DisableAutoAck() SubscribeOption { return func(o *SubscribeOptions) { o.Aut
 // Queue puts the subscription in a queue group.
 func Queue(name string) SubscribeOption { return func(o *SubscribeOptions) { o.Queue = name } }
 
-// SubscribeContext sets the context of a subscription.
+// SubscribeContext sets the context of a subscription: when it ends, the subscription
+// does. Values that options given before it stored in the options' context (a backend's
+// settings, such as rabbitmq.DurableQueue) are kept.
 func SubscribeContext(ctx context.Context) SubscribeOption {
-	return func(o *SubscribeOptions) { o.Context = ctx }
+	return func(o *SubscribeOptions) { o.Context = withValuesOf(ctx, o.Context) }
+}
+
+// withValuesOf returns ctx, whose values are looked up in prev when ctx has none, so
+// that replacing an options' context keeps the settings stored in the old one.
+func withValuesOf(ctx, prev context.Context) context.Context {
+	if ctx == nil {
+		return prev
+	}
+	if prev == nil || prev == context.Background() || prev == context.TODO() || prev == ctx {
+		return ctx
+	}
+	return &valuesContext{Context: ctx, prev: prev}
+}
+
+// valuesContext is a context whose Value falls back to another context's.
+type valuesContext struct {
+	context.Context
+	prev context.Context
+}
+
+func (c *valuesContext) Value(key any) any {
+	if v := c.Context.Value(key); v != nil {
+		return v
+	}
+	return c.prev.Value(key)
 }

@@ -249,10 +249,9 @@ func AckOnSuccess() broker.SubscribeOption {
 	return func(o *broker.SubscribeOptions) { o.AutoAck = true }
 }
 
-// SubscribeContext sets the context of the subscription, as broker.SubscribeContext does,
-// without replacing the options' context: broker.SubscribeContext replaces it, losing the
-// options of this package given before it. When ctx ends, the subscription is
-// unsubscribed.
+// SubscribeContext sets the context of the subscription, as broker.SubscribeContext does
+// (both keep the options of this package given before them). When ctx ends, the
+// subscription is unsubscribed.
 func SubscribeContext(ctx context.Context) broker.SubscribeOption {
 	return withSubscribe(func(s *subscribeSettings) { s.ctx = ctx })
 }
