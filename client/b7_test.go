@@ -266,17 +266,22 @@ func TestB7LatencyInjection(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testutil.NewClient(t, reg, tc.options(t)...)
+			began := time.Now()
 			all := timedLoad(c, callers, duration, deadline, tc.call...)
 			q := quantiles(all)
 			var failed, slow int
 			var firstErr error
 			var slowest time.Duration
+			var failedAt []string
 			for _, o := range all {
 				slowest = max(slowest, o.took)
 				if o.err != nil {
 					failed++
 					if firstErr == nil {
 						firstErr = o.err
+					}
+					if len(failedAt) < 5 {
+						failedAt = append(failedAt, o.start.Sub(began).Round(time.Millisecond).String())
 					}
 					continue
 				}
@@ -292,7 +297,7 @@ func TestB7LatencyInjection(t *testing.T) {
 				t.Fatalf("only %d calls", len(all))
 			}
 			if failed > 0 {
-				t.Errorf("%d calls failed, e.g. %v", failed, firstErr)
+				t.Errorf("%d calls failed, e.g. %v; calls started at %v into the run failed", failed, firstErr, failedAt)
 			}
 			if tc.p99 > 0 && q(0.99) >= tc.p99 {
 				t.Errorf("p99 %s, want < %s", q(0.99), tc.p99)

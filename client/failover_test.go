@@ -44,7 +44,7 @@ func (s *Slow) Hello(ctx context.Context, req *testproto.Request, rsp *testproto
 
 // TestHelperServer is a server in a process of its own, for the tests that kill or
 // restart one: run with MICRO_TEST_SERVE=<address>/<node>, it serves Slow on the address,
-// says "listening", and stops gracefully on SIGTERM (at most after a minute).
+// says "listening", and stops gracefully on SIGTERM (or by itself after 5 minutes, should its parent die without killing it).
 func TestHelperServer(t *testing.T) {
 	spec := os.Getenv(serveEnv)
 	if spec == "" {
@@ -59,7 +59,7 @@ func TestHelperServer(t *testing.T) {
 	fmt.Println("listening")
 	select {
 	case <-sig:
-	case <-time.After(time.Minute):
+	case <-time.After(5 * time.Minute):
 	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
