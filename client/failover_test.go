@@ -44,7 +44,8 @@ func (s *Slow) Hello(ctx context.Context, req *testproto.Request, rsp *testproto
 
 // TestHelperServer is a server in a process of its own, for the tests that kill or
 // restart one: run with MICRO_TEST_SERVE=<address>/<node>, it serves Slow on the address,
-// says "listening", and stops gracefully on SIGTERM (or by itself after 5 minutes, should its parent die without killing it).
+// says "listening", and stops gracefully on SIGTERM (or by itself after 5 minutes,
+// should its parent die without killing it).
 func TestHelperServer(t *testing.T) {
 	spec := os.Getenv(serveEnv)
 	if spec == "" {
