@@ -20,7 +20,8 @@ import (
 //     ejected.
 //   - An ejected node comes back after its back-off (1 s, doubling with each ejection in a
 //     row, at most 5 s) on probation: it takes one attempt at a time (it is not
-//     selected while an attempt on it is in flight), one success clears its record, and
+//     selected while an attempt on it is in flight, nor for 50 ms after a Select was
+//     offered it), one success clears its record, and
 //     one more failure ejects it again for twice as long.
 //   - When every node of a service is ejected, selection ignores ejection (fail open).
 //
@@ -37,6 +38,7 @@ type nodeHealth struct {
 	timeouts int           // consecutive timeouts
 	until    time.Time     // ejected until then
 	backoff  time.Duration // of the last ejection
+	offered  time.Time     // on probation: when a Select was last offered the node
 }
 
 type health struct {
@@ -126,9 +128,11 @@ func isTimeout(err error) bool {
 	return stderrors.Is(err, context.DeadlineExceeded)
 }
 
-// filter returns services without their ejected nodes, nor the nodes on probation for
-// which busy (when not nil) reports an attempt in flight; it returns the input itself
-// (no copy) when no node is left out, and when every node would be.
+// filter returns services without their ejected nodes, nor the nodes on probation that
+// are taken: busy (when not nil) reports an attempt in flight on them, or another Select
+// was offered them in the last probeWindow (its attempt may not have begun yet). It
+// returns the input itself (no copy) when no node is left out, and when every node would
+// be.
 func (h *health) filter(service string, services []*registry.Service, busy func(id string) bool) []*registry.Service {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -137,36 +141,17 @@ func (h *health) filter(service string, services []*registry.Service, busy func(
 		return services
 	}
 	now := h.now()
-	ejected := func(n *registry.Node) bool {
-		st := byNode[n.Id]
-		if st == nil {
-			return false
-		}
-		if now.Before(st.until) {
-			return true
-		}
-		return st.backoff > 0 && busy != nil && busy(n.Id) // on probation, probe running
-	}
-	some, all := false, true
-	for _, s := range services {
-		for _, n := range s.Nodes {
-			if ejected(n) {
-				some = true
-			} else {
-				all = false
-			}
-		}
-	}
-	if !some || all {
-		return services
-	}
 	out := make([]*registry.Service, 0, len(services))
+	some, all := false, true
 	for _, s := range services {
 		var keep []*registry.Node
 		for _, n := range s.Nodes {
-			if !ejected(n) {
-				keep = append(keep, n)
+			if h.leftOut(byNode[n.Id], n.Id, now, busy) {
+				some = true
+				continue
 			}
+			all = false
+			keep = append(keep, n)
 		}
 		if len(keep) == 0 {
 			continue
@@ -175,7 +160,34 @@ func (h *health) filter(service string, services []*registry.Service, busy func(
 		c.Nodes = keep
 		out = append(out, &c)
 	}
+	if !some || all {
+		return services
+	}
 	return out
+}
+
+// probeWindow is how long a node on probation offered to one Select is kept from the
+// others, so that concurrent Selects do not all send it an attempt before the first has
+// begun (and busy sees it).
+const probeWindow = 50 * time.Millisecond
+
+// leftOut reports whether the node with record st is out of selection at now: ejected,
+// or on probation and taken. A node on probation it offers is reserved for probeWindow.
+func (h *health) leftOut(st *nodeHealth, id string, now time.Time, busy func(id string) bool) bool {
+	if st == nil {
+		return false
+	}
+	if now.Before(st.until) {
+		return true
+	}
+	if st.backoff == 0 {
+		return false // timeouts counted, not ejected yet
+	}
+	if now.Before(st.offered.Add(probeWindow)) || (busy != nil && busy(id)) {
+		return true
+	}
+	st.offered = now
+	return false
 }
 
 func (h *health) reset(service string) {

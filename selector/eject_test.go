@@ -135,7 +135,8 @@ func TestEjectionPolicy(t *testing.T) {
 }
 
 // A node on probation takes one attempt at a time: while one is in flight it is left
-// out of selection.
+// out of selection, and so it is for probeWindow after a Select was offered it (before
+// that Select's attempt can have begun).
 func TestProbationOneAttempt(t *testing.T) {
 	now := time.Unix(1000, 0)
 	h := health{now: func() time.Time { return now }}
@@ -148,17 +149,23 @@ func TestProbationOneAttempt(t *testing.T) {
 	if got := h.filter("x", svcs, busy); ids(got) != "a,b" {
 		t.Fatalf("on probation, idle: %s", ids(got))
 	}
+	if got := h.filter("x", svcs, busy); ids(got) != "b" {
+		t.Fatalf("on probation, just offered to another Select: %s", ids(got))
+	}
+	now = now.Add(probeWindow)
 	inflight["a"] = true
 	if got := h.filter("x", svcs, busy); ids(got) != "b" {
 		t.Fatalf("on probation with an attempt in flight: %s", ids(got))
 	}
 	inflight["a"], inflight["b"] = false, true
 	if got := h.filter("x", svcs, busy); ids(got) != "a,b" {
-		t.Fatalf("a healthy busy node left out: %s", ids(got))
+		t.Fatalf("on probation, idle again, or a healthy busy node left out: %s", ids(got))
 	}
 	inflight["a"] = true
 	h.mark("x", a, nil) // the probe succeeded: a is healthy, busy or not
-	if got := h.filter("x", svcs, busy); ids(got) != "a,b" {
-		t.Fatalf("after the probe succeeded: %s", ids(got))
+	for i := 0; i < 2; i++ {
+		if got := h.filter("x", svcs, busy); ids(got) != "a,b" {
+			t.Fatalf("after the probe succeeded: %s", ids(got))
+		}
 	}
 }
