@@ -34,9 +34,10 @@
 // logs each such event at warning level and counts it in Stats().DeadLettered (the
 // event stays in the JetStream stream, by its sequence, until the stream's limits
 // remove it). A consumer with manual acknowledgement fetches one event at a time, so
-// that ackWait starts when the consumer is about to receive the event; one with auto ack
-// fetches up to 64 ahead. At most MaxAckPending events are unacknowledged per consumer
-// or group.
+// that ackWait starts when the consumer is about to receive the event (if the consumer
+// then takes longer than a quarter of ackWait to receive it, the stream tells the
+// server the event is in progress, which restarts ackWait); one with auto ack fetches up
+// to 64 ahead. At most MaxAckPending events are unacknowledged per consumer or group.
 //
 // Ack sends the acknowledgement without waiting for the server's confirmation. An
 // acknowledgement lost on the way (the process dies just after Ack) makes the server
@@ -104,6 +105,7 @@ const (
 	autoAckBatch    = 64                     // events fetched ahead with auto ack
 	maxAsyncPending = 4000                   // asynchronous publishes awaiting an answer
 	reconnectWait   = 250 * time.Millisecond // between reconnection attempts
+	fetchWait       = 5 * time.Second        // a fetch of one event waits this long
 )
 
 type stream struct {
@@ -503,13 +505,50 @@ func (c *consumer) create(ctx context.Context) (jetstream.Consumer, error) {
 	return nil, fmt.Errorf("%w: consumer %s of %q (group %q): created and deleted concurrently", ErrUnavailable, c.cfg.Durable, c.topic, c.group)
 }
 
-// messages starts fetching the consumer's events.
+// messages starts fetching the consumer's events ahead, with auto ack; with manual
+// acknowledgement it returns nil: next fetches one event at a time.
 func (c *consumer) messages() (jetstream.MessagesContext, error) {
-	batch := autoAckBatch
 	if !c.autoAck {
-		batch = 1
+		return nil, nil
 	}
-	return c.cons.Messages(jetstream.PullMaxMessages(batch))
+	return c.cons.Messages(jetstream.PullMaxMessages(autoAckBatch))
+}
+
+// next returns the consumer's next event, waiting for it until c.ctx ends.
+//
+// With manual acknowledgement it asks the server for one event at a time (a fetch of
+// one, renewed every fetchWait), rather than through an iterator of one: nats.go's
+// iterator can miss renewing a pull of one when the event arrives before it has
+// finished sending the pull, and then waits for its heartbeat timeout (30 s).
+func (c *consumer) next() (jetstream.Msg, error) {
+	if c.it != nil {
+		return c.it.Next(jetstream.NextContext(c.ctx))
+	}
+	for {
+		if err := c.ctx.Err(); err != nil {
+			return nil, err
+		}
+		fctx, cancel := context.WithTimeout(c.ctx, fetchWait)
+		batch, err := c.cons.Fetch(1, jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		var msg jetstream.Msg
+		for m := range batch.Messages() {
+			msg = m
+		}
+		err = batch.Error()
+		cancel()
+		switch {
+		case msg != nil:
+			return msg, nil
+		case c.ctx.Err() != nil:
+			return nil, c.ctx.Err()
+		case err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout):
+			return nil, err
+		}
+	}
 }
 
 // watch counts the consumer's MaxDeliver advisories, shared by the stream's consumers of
@@ -583,7 +622,7 @@ func (c *consumer) run() {
 	defer c.stop()
 	backoff := 100 * time.Millisecond
 	for {
-		msg, err := c.it.Next(jetstream.NextContext(c.ctx))
+		msg, err := c.next()
 		if err != nil {
 			if c.ctx.Err() != nil || s.nc.IsClosed() {
 				return
@@ -724,7 +763,9 @@ func (s *stream) sweepLocked(now time.Time) {
 
 // restart replaces the iterator, and the consumer if it is gone.
 func (c *consumer) restart() {
-	c.it.Stop()
+	if c.it != nil {
+		c.it.Stop()
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, setupTimeout)
 	defer cancel()
 	if _, err := c.s.ensureStream(ctx, c.topic); err != nil {
@@ -754,7 +795,9 @@ func (c *consumer) stop() {
 	if c.stopWatch != nil {
 		c.stopWatch()
 	}
-	c.it.Stop()
+	if c.it != nil {
+		c.it.Stop()
+	}
 	c.unwatch()
 	c.deleteEphemeral()
 }
