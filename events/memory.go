@@ -365,6 +365,7 @@ func (s *memoryStream) run(g *memGroup, m *member) {
 			s.putBack(g, d)
 			return
 		case <-s.done:
+			s.putBack(g, d)
 			return
 		}
 	}
@@ -383,6 +384,12 @@ func (s *memoryStream) take(g *memGroup, m *member) (*delivery, bool) {
 				d.count++
 				s.tokens++
 				d.token = s.tokens
+				// Counted as delivered now, so that the counts include an event by the
+				// time its consumer has it; putBack takes it back.
+				s.stats.Delivered++
+				if d.count > 1 {
+					s.stats.Redelivered++
+				}
 				if !m.autoAck {
 					// In flight from now on: the consumer may acknowledge it as soon as
 					// it has it, before handedOver runs.
@@ -445,16 +452,12 @@ func (s *memoryStream) eventOf(g *memGroup, m *member, d *delivery) Event {
 	return ev
 }
 
-// handedOver records that the consumer received d's delivery token: done with auto
-// ack; otherwise, unless the consumer has already acknowledged or nacked it, its ack
+// handedOver is called once the consumer received d's delivery token: with manual
+// acknowledgement, unless the consumer has already acknowledged or nacked it, its ack
 // timer starts.
 func (s *memoryStream) handedOver(g *memGroup, m *member, d *delivery, token uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stats.Delivered++
-	if d.count > 1 {
-		s.stats.Redelivered++
-	}
 	if m.autoAck || s.closed || g.gone || d.token != token || g.inflight[d.rec.seq] != d {
 		return
 	}
@@ -481,6 +484,10 @@ func (s *memoryStream) stopTimerLocked(d *delivery) {
 func (s *memoryStream) putBack(g *memGroup, d *delivery) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stats.Delivered--
+	if d.count > 1 {
+		s.stats.Redelivered--
+	}
 	if g.gone {
 		return
 	}
