@@ -248,7 +248,13 @@ func (s *stream) Publish(topic string, msg interface{}, opts ...events.PublishOp
 		return err
 	}
 	if !s.opts.SyncPublish {
-		if _, err := s.js.PublishMsgAsync(m, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(name)); err != nil {
+		// With maxAsyncPending events awaiting an answer, wait for room (backpressure)
+		// as long as the publish may take.
+		stall := s.opts.PublishTimeout
+		if d, ok := ctx.Deadline(); ok {
+			stall = max(time.Until(d), time.Millisecond)
+		}
+		if _, err := s.js.PublishMsgAsync(m, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(name), jetstream.WithStallWait(stall)); err != nil {
 			s.rejected.Add(1)
 			return fmt.Errorf("natsjs: publish event %s to %q: %w", ev.ID, topic, err)
 		}

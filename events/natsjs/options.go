@@ -101,8 +101,8 @@ func Logger(log logger.Logger) Option { return func(o *Options) { o.Logger = log
 // SynchronousPublish sets Options.SyncPublish. With true (the default) Publish returns
 // nil only once the server has stored the event. With false it returns once the event
 // is sent, before the server has answered: a failure is then only logged and counted in
-// Stats().Rejected, and at most 4,000 events are awaiting an answer at once (Publish
-// waits for room, then fails).
+// Stats().Rejected, and at most 4,000 events are awaiting an answer at once (beyond,
+// Publish waits for room until PublishTimeout, then fails).
 func SynchronousPublish(sync bool) Option { return func(o *Options) { o.SyncPublish = sync } }
 
 // Name sets Options.Name.
