@@ -713,8 +713,9 @@ func (c *consumer) inFlight(msg jetstream.Msg, ev *events.Event, seq uint64) *pe
 	s.mu.Unlock()
 	id, topic := ev.ID, c.topic
 	answer := func(verb string, f func() error) error {
-		s.answered(p)
-		if err := f(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+		err := f()
+		s.answered(p) // after f: Close, waiting for this, may close the connection next
+		if err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 			return fmt.Errorf("natsjs: %s event %s of %q: %w", verb, id, topic, err)
 		}
 		return nil
