@@ -10,15 +10,27 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/seed-b3892490/micro/events"
 	"github.com/seed-b3892490/micro/events/eventstest"
 	"github.com/seed-b3892490/micro/internal/testutil"
+	"github.com/seed-b3892490/micro/logger"
 )
+
+// testWriter sends log records to t.Log: expected warnings (dead letters) show only
+// when a test fails or with -v.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
 
 // newMemory returns a memory stream closed at the end of the test.
 func newMemory(t *testing.T, opts ...events.Option) events.Stream {
 	t.Helper()
-	s, err := events.NewStream(opts...)
+	s, err := events.NewStream(append([]events.Option{events.WithLogger(logger.NewLogger(logger.WithOutput(testWriter{t})))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,4 +392,52 @@ func TestDefaultStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventstest.Receive(t, ch2, time.Second)
+}
+
+// TestGoroutinesReturnToBaseline (battery row A3's promise for streams): consumers
+// ended by their contexts, and a stream closed with consumers and events in flight,
+// leave no goroutine behind.
+func TestGoroutinesReturnToBaseline(t *testing.T) {
+	baseline := goleak.IgnoreCurrent()
+	s, err := events.NewStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := eventstest.Topic(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var chans []<-chan events.Event
+	for i := 0; i < 50; i++ {
+		opts := []events.ConsumeOption{events.WithContext(ctx), events.WithAutoAck(false, time.Minute)}
+		if i%2 == 0 {
+			opts = append(opts, events.WithGroup("g"))
+		}
+		ch, err := s.Consume(topic, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	last, err := s.Consume(topic, events.WithAutoAck(false, time.Minute)) // ended by Close
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if err := s.Publish(topic, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventstest.Receive(t, last, time.Second) // unacknowledged: its ack timer runs
+	cancel()
+	for _, ch := range chans {
+		if !eventstest.Drain(ch, 5*time.Second) {
+			t.Fatal("a channel was not closed after its context ended")
+		}
+	}
+	if err := s.(io.Closer).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !eventstest.Drain(last, 5*time.Second) {
+		t.Fatal("a channel was not closed by Close")
+	}
+	goleak.VerifyNone(t, baseline)
 }

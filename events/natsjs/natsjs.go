@@ -39,6 +39,10 @@
 // server the event is in progress, which restarts ackWait); one with auto ack fetches up
 // to 64 ahead. At most MaxAckPending events are unacknowledged per consumer or group.
 //
+// A consumer with manual acknowledgement that stops leaves its last request for an
+// event with the server for up to 5 s: an event the server hands to it meanwhile reaches
+// no one, and goes to another member of the group after its AckWait.
+//
 // Ack sends the acknowledgement without waiting for the server's confirmation. An
 // acknowledgement lost on the way (the process dies just after Ack) makes the server
 // deliver the event again: consumers see an event more than once after a crash, at most
