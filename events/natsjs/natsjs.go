@@ -521,7 +521,9 @@ func (c *consumer) messages() (jetstream.MessagesContext, error) {
 	if !c.autoAck {
 		return nil, nil
 	}
-	return c.cons.Messages(jetstream.PullMaxMessages(autoAckBatch))
+	// Short pulls with heartbeats: should nats.go's iterator miss renewing a pull (see
+	// next), the missing heartbeat restarts it within 2 s rather than 30.
+	return c.cons.Messages(jetstream.PullMaxMessages(autoAckBatch), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 }
 
 // next returns the consumer's next event, waiting for it until c.ctx ends.
