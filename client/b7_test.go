@@ -254,13 +254,13 @@ func TestB7LatencyInjection(t *testing.T) {
 		{
 			// random selection, idempotent calls hedged after the node's p95: the calls
 			// that go to the slow node are answered by another one
-			name:    "RandomHedged",
+			name: "RandomHedged",
 			// a third of the calls need a hedge: the budget must cover them
 			options: func(t *testing.T) []client.Option {
 				return []client.Option{client.Hedging(0), client.RetryBudget(0.5, 10)}
 			},
-			call:    []client.CallOption{client.WithIdempotent()},
-			p99:     250 * time.Millisecond,
+			call: []client.CallOption{client.WithIdempotent()},
+			p99:  250 * time.Millisecond,
 		},
 	}
 	for _, tc := range cases {
