@@ -252,7 +252,7 @@ func TestB7LatencyInjection(t *testing.T) {
 			options: func(t *testing.T) []client.Option { return nil },
 		},
 		{
-			// random selection, idempotent calls hedged after the node's p95: the calls
+			// random selection, idempotent calls hedged after the quickest node's p95: the calls
 			// that go to the slow node are answered by another one
 			name: "RandomHedged",
 			// a third of the calls need a hedge: the budget must cover them
