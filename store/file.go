@@ -218,7 +218,7 @@ func (s *fileStore) Write(r *Record, opts ...WriteOption) error {
 		return err
 	}
 	key := []byte(r.Key)
-	err = d.db.Update(func(tx *bolt.Tx) error {
+	err = d.update(func(tx *bolt.Tx) error {
 		var data, idx *bolt.Bucket
 		if expired {
 			if data, idx = tx.Bucket(dataBucket(table)), tx.Bucket(indexBucket(table)); data == nil {
@@ -394,7 +394,7 @@ func (s *fileStore) reap(d *sharedDB, database, table string, keys []string, now
 	if len(keys) == 0 {
 		return
 	}
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		data, idx := tx.Bucket(dataBucket(table)), tx.Bucket(indexBucket(table))
 		if data == nil {
 			return nil
@@ -438,7 +438,7 @@ func (s *fileStore) Delete(key string, opts ...DeleteOption) error {
 		return err
 	}
 	k := []byte(key)
-	err = d.db.Update(func(tx *bolt.Tx) error {
+	err = d.update(func(tx *bolt.Tx) error {
 		data := tx.Bucket(dataBucket(table))
 		if data == nil {
 			return nil

@@ -398,3 +398,62 @@ func TestFileStoreInitMovesDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestGroupCommit: concurrent writes are committed together, and a write that fails
+// leaves no trace and fails alone: the others of its group are committed all the same.
+func TestGroupCommit(t *testing.T) {
+	s := NewFileStore(DirOption(t.TempDir()))
+	defer s.Close()
+	mustWrite(t, s, "open", "v")
+	fs := s.(*fileStore)
+	fs.mu.RLock()
+	d, err := fs.db(DefaultDatabase, true)
+	fs.mu.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failure := errors.New("refused")
+	const writers = 40
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = d.update(func(tx *bolt.Tx) error {
+				b, err := tx.CreateBucketIfNotExists([]byte("group"))
+				if err != nil {
+					return err
+				}
+				if err := b.Put([]byte(fmt.Sprint(i)), []byte("v")); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return failure
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	if err := d.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("group"))
+		for i := range writers {
+			present := b.Get([]byte(fmt.Sprint(i))) != nil
+			switch {
+			case i%3 == 0 && (errs[i] != failure || present):
+				t.Errorf("writer %d: error %v, its write present: %v", i, errs[i], present)
+			case i%3 != 0 && (errs[i] != nil || !present):
+				t.Errorf("writer %d: error %v, its write present: %v", i, errs[i], present)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	if d.leading || len(d.queue) != 0 {
+		t.Fatalf("after the writes: leading %v, %d queued", d.leading, len(d.queue))
+	}
+}

@@ -36,13 +36,84 @@ var openFiles = struct {
 	m  map[string]*sharedDB
 }{m: map[string]*sharedDB{}}
 
-// sharedDB is an open file, with its sweeper.
+// sharedDB is an open file, with its sweeper and its queue of writes.
 type sharedDB struct {
 	path string
 	db   *bolt.DB
 	refs int
 	stop chan struct{}
 	done chan struct{}
+
+	qmu     sync.Mutex
+	queue   []*writeOp
+	leading bool // a goroutine is committing the queue
+}
+
+// writeOp is a write waiting in the queue of a file.
+type writeOp struct {
+	fn   func(*bolt.Tx) error
+	done chan error // the result; or errLead: the waiter is to commit the queue
+}
+
+// errLead tells a queued writer that it is to commit the queue.
+var errLead = errors.New("lead")
+
+// update runs fn in a read-write transaction and returns once the transaction is
+// committed to disk. Writers that arrive while a commit runs wait and are committed
+// together in the next transaction (group commit): a lone writer is committed at once,
+// concurrent writers share the cost of the disk sync. fn may be run more than once: when
+// one fn of a group fails, each of the group runs again in a transaction of its own.
+func (d *sharedDB) update(fn func(*bolt.Tx) error) error {
+	op := &writeOp{fn: fn, done: make(chan error, 1)}
+	d.qmu.Lock()
+	d.queue = append(d.queue, op)
+	if d.leading {
+		d.qmu.Unlock()
+		if err := <-op.done; err != errLead { // errLead is ours, never wrapped
+			return err
+		}
+		d.qmu.Lock()
+	}
+	d.leading = true
+	group := d.queue
+	d.queue = nil
+	d.qmu.Unlock()
+
+	d.commit(group)
+
+	// hand the queue that built up meanwhile to its first writer
+	d.qmu.Lock()
+	d.leading = false
+	if len(d.queue) > 0 {
+		d.leading = true
+		d.queue[0].done <- errLead
+	}
+	d.qmu.Unlock()
+	return <-op.done
+}
+
+// commit runs a group of writes in one transaction, or each in its own when one fails,
+// and gives each its result.
+func (d *sharedDB) commit(group []*writeOp) {
+	if len(group) > 1 {
+		err := d.db.Update(func(tx *bolt.Tx) error {
+			for _, op := range group {
+				if err := op.fn(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			for _, op := range group {
+				op.done <- nil
+			}
+			return
+		}
+	}
+	for _, op := range group {
+		op.done <- d.db.Update(op.fn)
+	}
 }
 
 // acquireDB returns the open file at path, opening it (and starting its sweeper) when it
