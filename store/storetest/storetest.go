@@ -73,6 +73,41 @@ type Suite struct {
 	MaxValueSize int
 }
 
+// tests are the suite's tests, in the order Run runs them.
+var tests = []struct {
+	name string
+	fn   func(*env)
+}{
+	{"Options", testOptions},
+	{"ReadMissing", testReadMissing},
+	{"RoundTripBinary", testRoundTripBinary},
+	{"Metadata", testMetadata},
+	{"Overwrite", testOverwrite},
+	{"Copies", testCopies},
+	{"Values", testValues},
+	{"Keys", testKeys},
+	{"EmptyKey", testEmptyKey},
+	{"Delete", testDelete},
+	{"Queries", testQueries},
+	{"Order", testOrder},
+	{"Expiry", testExpiry},
+	{"ExpiryInPast", testExpiryInPast},
+	{"Scopes", testScopes},
+	{"Concurrent", testConcurrent},
+	{"Reopen", testReopen},
+	{"CloseTwice", testCloseTwice},
+}
+
+// Names returns the names of the suite's tests, in the order Run runs them (the names of
+// the subtests it makes).
+func Names() []string {
+	names := make([]string, len(tests))
+	for i, tc := range tests {
+		names[i] = tc.name
+	}
+	return names
+}
+
 // Run runs the suite as subtests of t. newStore returns a new store each call.
 func Run(t *testing.T, newStore func(t testing.TB) store.Store, suites ...Suite) {
 	if newStore == nil {
@@ -84,29 +119,6 @@ func Run(t *testing.T, newStore func(t testing.TB) store.Store, suites ...Suite)
 	}
 	if s.MaxValueSize <= 0 {
 		s.MaxValueSize = 1 << 20
-	}
-	tests := []struct {
-		name string
-		fn   func(*env)
-	}{
-		{"Options", testOptions},
-		{"ReadMissing", testReadMissing},
-		{"RoundTripBinary", testRoundTripBinary},
-		{"Metadata", testMetadata},
-		{"Overwrite", testOverwrite},
-		{"Copies", testCopies},
-		{"Values", testValues},
-		{"Keys", testKeys},
-		{"EmptyKey", testEmptyKey},
-		{"Delete", testDelete},
-		{"Queries", testQueries},
-		{"Order", testOrder},
-		{"Expiry", testExpiry},
-		{"ExpiryInPast", testExpiryInPast},
-		{"Scopes", testScopes},
-		{"Concurrent", testConcurrent},
-		{"Reopen", testReopen},
-		{"CloseTwice", testCloseTwice},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -213,3 +213,8 @@ func (d deleteMissingFails) Delete(key string, opts ...store.DeleteOption) error
 	}
 	return d.Store.Delete(key, opts...)
 }
+
+func ExampleNames() {
+	fmt.Println(strings.Join(storetest.Names(), " "))
+	// Output: Options ReadMissing RoundTripBinary Metadata Overwrite Copies Values Keys EmptyKey Delete Queries Order Expiry ExpiryInPast Scopes Concurrent Reopen CloseTwice
+}
