@@ -7,9 +7,9 @@ import (
 	"github.com/seed-b3892490/micro/store/storetest"
 )
 
-// TestConformance is battery row I1 for the stores of this package: the conformance
+// TestI1Conformance is battery row I1 for the stores of this package: the conformance
 // suite over the memory store and the file store.
-func TestConformance(t *testing.T) {
+func TestI1Conformance(t *testing.T) {
 	t.Run("Memory", func(t *testing.T) {
 		storetest.Run(t, func(testing.TB) store.Store { return store.NewMemoryStore() })
 	})
