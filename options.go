@@ -13,6 +13,7 @@ import (
 	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/selector"
 	"github.com/seed-b3892490/micro/server"
+	"github.com/seed-b3892490/micro/store"
 	"github.com/seed-b3892490/micro/transport"
 )
 
@@ -29,6 +30,9 @@ type Options struct {
 	Logger    logger.Logger
 	Broker    broker.Broker
 	Selector  selector.Selector
+	// Store is the service's store. Default: a file store of its own (store.NewStore) in
+	// the table named after the service; see Store.
+	Store store.Store
 
 	BeforeStart []func() error
 	AfterStart  []func() error
@@ -70,6 +74,12 @@ func HandleSignal(b bool) Option { return func(o *Options) { o.Signal = b } }
 
 // Server sets the service's server.
 func Server(s server.Server) Option { return func(o *Options) { o.Server = s } }
+
+// Store sets the service's store, used as it is: the service neither changes its table
+// nor closes it. A service given none makes a file store (store.NewStore) whose table is
+// the service's name, follows renames of the service while nobody else set the table
+// (--store_table does), and closes it when it stops.
+func Store(s store.Store) Option { return func(o *Options) { o.Store = s } }
 
 // Registry sets the registry of the server and client.
 func Registry(r registry.Registry) Option { return func(o *Options) { o.Registry = r } }

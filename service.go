@@ -15,14 +15,20 @@ import (
 	"github.com/seed-b3892490/micro/cmd"
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/server"
+	"github.com/seed-b3892490/micro/store"
 )
 
 type service struct {
 	mu       sync.Mutex
 	opts     Options
 	cmdDone  bool
-	ownedCli bool  // the client was made by this service
-	err      error // a handler registration or flag error, returned by Start and Run
+	ownedCli bool // the client was made by this service
+	// ownStore is the store the service made (or cmd made for it), closed by Stop;
+	// storeTable is the table the service gave it, kept equal to the service's name
+	// while the store's table is still that one.
+	ownStore   store.Store
+	storeTable string
+	err        error // a handler registration or flag error, returned by Start and Run
 }
 
 func newService(opts ...Option) *service {
@@ -97,12 +103,45 @@ func (s *service) build() {
 		o.wrappers = nil
 	}
 	o.serverOpts, o.clientOpts = nil, nil
+	s.buildStore()
 	for ; o.applied < len(o.handlers); o.applied++ {
 		h := o.handlers[o.applied]
 		if err := o.Server.Handle(o.Server.NewHandler(h)); err != nil {
 			s.fail(err)
 		}
 	}
+}
+
+// buildStore makes the service's store when it has none, and keeps the table of a store
+// it made equal to the service's name. Called with mu held.
+func (s *service) buildStore() {
+	o := &s.opts
+	name := o.Server.Options().Name
+	if s.ownStore != nil && o.Store != s.ownStore {
+		// micro.Store replaced the store the service made
+		s.closeOwnStore()
+	}
+	if o.Store == nil {
+		o.Store = store.NewStore(store.Table(name))
+		s.ownStore, s.storeTable = o.Store, name
+		return
+	}
+	if o.Store == s.ownStore && s.storeTable != name && o.Store.Options().Table == s.storeTable {
+		if err := o.Store.Init(store.Table(name)); err != nil {
+			s.fail(fmt.Errorf("micro: configure store: %w", err))
+			return
+		}
+		s.storeTable = name
+	}
+}
+
+// closeOwnStore closes the store the service made, which it no longer uses. Called with
+// mu held.
+func (s *service) closeOwnStore() {
+	if err := s.ownStore.Close(); err != nil {
+		s.fail(fmt.Errorf("micro: close the replaced store: %w", err))
+	}
+	s.ownStore, s.storeTable = nil, ""
 }
 
 func (s *service) fail(err error) {
@@ -138,6 +177,7 @@ func (s *service) Init(opts ...Option) {
 		app.Action = o.action
 	}
 	name := o.Server.Options().Name
+	before := o.Store
 	err := o.Cmd.Init(
 		cmd.Name(name),
 		cmd.Registry(&o.Registry),
@@ -147,10 +187,21 @@ func (s *service) Init(opts ...Option) {
 		cmd.Client(&o.Client),
 		cmd.Server(&o.Server),
 		cmd.Logger(&o.Logger),
+		cmd.Store(&o.Store),
 	)
 	if err != nil {
 		s.fail(fmt.Errorf("micro: flags: %w", err))
 	}
+	if o.Store != before {
+		// --store replaced the store, in the same table: the one cmd made is the
+		// service's
+		table := s.storeTable
+		if before == s.ownStore {
+			s.closeOwnStore()
+		}
+		s.ownStore, s.storeTable = o.Store, table
+	}
+	s.buildStore()
 }
 
 func (s *service) Options() Options {
@@ -207,6 +258,7 @@ func (s *service) Stop() error {
 	s.mu.Lock()
 	o := s.opts
 	owned := s.ownedCli
+	ownStore := s.ownStore
 	s.mu.Unlock()
 	var errs []error
 	for i := len(o.BeforeStop) - 1; i >= 0; i-- {
@@ -225,6 +277,11 @@ func (s *service) Stop() error {
 	if c, ok := o.Client.(io.Closer); ok && owned {
 		if err := c.Close(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if ownStore != nil && o.Store == ownStore {
+		if err := ownStore.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("micro: close the store: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -19,6 +19,7 @@ import (
 	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/selector"
 	"github.com/seed-b3892490/micro/server"
+	"github.com/seed-b3892490/micro/store"
 	"github.com/seed-b3892490/micro/transport"
 )
 
@@ -61,6 +62,14 @@ var (
 	DefaultServers = map[string]func(...server.Option) server.Server{
 		"mucp": server.NewServer,
 	}
+	// DefaultStores are the stores --store can name: file (the default) and memory. A
+	// main that wants a database store adds it:
+	//
+	//	cmd.DefaultStores["postgres"] = postgres.NewStore
+	DefaultStores = map[string]func(...store.Option) store.Store{
+		"file":   store.NewFileStore,
+		"memory": store.NewMemoryStore,
+	}
 	// DefaultFlags are the flags every Cmd knows.
 	DefaultFlags = []cli.Flag{
 		&cli.StringFlag{Name: "client", EnvVars: []string{"MICRO_CLIENT"}, Usage: "client to use (mucp)"},
@@ -84,6 +93,10 @@ var (
 		&cli.StringFlag{Name: "selector", EnvVars: []string{"MICRO_SELECTOR"}, Usage: "selector to use (random, roundrobin, leastloaded)"},
 		&cli.StringFlag{Name: "transport", EnvVars: []string{"MICRO_TRANSPORT"}, Usage: "transport to use (http)"},
 		&cli.StringFlag{Name: "transport_address", EnvVars: []string{"MICRO_TRANSPORT_ADDRESS"}, Usage: "comma-separated transport addresses"},
+		&cli.StringFlag{Name: "store", EnvVars: []string{"MICRO_STORE"}, Usage: "store to use: file (default), memory, or others where the program links them"},
+		&cli.StringFlag{Name: "store_address", EnvVars: []string{"MICRO_STORE_ADDRESS"}, Usage: "comma-separated addresses of the store's servers"},
+		&cli.StringFlag{Name: "store_database", EnvVars: []string{"MICRO_STORE_DATABASE"}, Usage: "the store's database (default micro)"},
+		&cli.StringFlag{Name: "store_table", EnvVars: []string{"MICRO_STORE_TABLE"}, Usage: "the store's table (default: the service name)"},
 		&cli.StringFlag{Name: "log_level", EnvVars: []string{"MICRO_LOG_LEVEL"}, Usage: "trace, debug, info, warn, error or fatal"},
 	}
 	// DefaultCmd is the Cmd of the package-level functions.
@@ -128,6 +141,7 @@ func NewCmd(opts ...Option) Cmd {
 		Brokers:    maps.Clone(DefaultBrokers),
 		Clients:    maps.Clone(DefaultClients),
 		Servers:    maps.Clone(DefaultServers),
+		Stores:     maps.Clone(DefaultStores),
 	}
 	for _, f := range opts {
 		f(&o)
@@ -342,6 +356,9 @@ func (c *cmd) apply(ctx *cli.Context) error {
 		serverOpts = append(serverOpts, server.Transport(*o.Transport))
 		clientOpts = append(clientOpts, client.Transport(*o.Transport))
 	}
+	if err := c.applyStore(ctx); err != nil {
+		return err
+	}
 
 	if v := ctx.String("server_name"); v != "" {
 		serverOpts = append(serverOpts, server.Name(v))
@@ -398,6 +415,45 @@ func (c *cmd) apply(ctx *cli.Context) error {
 	if len(clientOpts) > 0 && o.Client != nil && *o.Client != nil {
 		if err := (*o.Client).Init(clientOpts...); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// applyStore applies the store flags: --store replaces the store with a new one of that
+// name, in the database and table of the store it replaces unless --store_database or
+// --store_table name others; without --store, the other flags configure the store.
+func (c *cmd) applyStore(ctx *cli.Context) error {
+	o := &c.opts
+	if o.Store == nil {
+		return nil
+	}
+	var sopts []store.Option
+	if a := splitList(ctx.String("store_address")); len(a) > 0 {
+		sopts = append(sopts, store.Nodes(a...))
+	}
+	if v := ctx.String("store_database"); v != "" {
+		sopts = append(sopts, store.Database(v))
+	}
+	if v := ctx.String("store_table"); v != "" {
+		sopts = append(sopts, store.Table(v))
+	}
+	if name := ctx.String("store"); name != "" {
+		fn, ok := o.Stores[name]
+		if !ok {
+			return unknown("store", name, slices.Collect(maps.Keys(o.Stores)))
+		}
+		var base []store.Option
+		if old := *o.Store; old != nil {
+			oo := old.Options()
+			base = []store.Option{store.Database(oo.Database), store.Table(oo.Table)}
+		}
+		*o.Store = fn(append(base, sopts...)...)
+		return nil
+	}
+	if len(sopts) > 0 && *o.Store != nil {
+		if err := (*o.Store).Init(sopts...); err != nil {
+			return fmt.Errorf("store: %w", err)
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/selector"
 	"github.com/seed-b3892490/micro/server"
+	"github.com/seed-b3892490/micro/store"
 	"github.com/seed-b3892490/micro/transport"
 )
 
@@ -23,6 +24,7 @@ type Options struct {
 	Client    *client.Client
 	Server    *server.Server
 	Logger    *logger.Logger
+	Store     *store.Store
 
 	Registries map[string]func(...registry.Option) registry.Registry
 	Selectors  map[string]func(...selector.Option) selector.Selector
@@ -30,6 +32,7 @@ type Options struct {
 	Brokers    map[string]func(...broker.Option) broker.Broker
 	Clients    map[string]func(...client.Option) client.Client
 	Servers    map[string]func(...server.Option) server.Server
+	Stores     map[string]func(...store.Option) store.Store
 
 	Name        string
 	Description string
@@ -76,6 +79,9 @@ func Server(s *server.Server) Option { return func(o *Options) { o.Server = s } 
 // Logger points the log level flag at l.
 func Logger(l *logger.Logger) Option { return func(o *Options) { o.Logger = l } }
 
+// Store points the store flags at s.
+func Store(s *store.Store) Option { return func(o *Options) { o.Store = s } }
+
 // NewRegistry adds a registry backend by name.
 func NewRegistry(name string, r func(...registry.Option) registry.Registry) Option {
 	return func(o *Options) { o.Registries[name] = r }
@@ -104,4 +110,9 @@ func NewClient(name string, c func(...client.Option) client.Client) Option {
 // NewServer adds a server by name.
 func NewServer(name string, s func(...server.Option) server.Server) Option {
 	return func(o *Options) { o.Servers[name] = s }
+}
+
+// NewStore adds a store backend by name.
+func NewStore(name string, s func(...store.Option) store.Store) Option {
+	return func(o *Options) { o.Stores[name] = s }
 }
