@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/seed-b3892490/micro/broker"
+	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/registry"
 )
 
@@ -54,6 +55,7 @@ func TestE2Subscriber(t *testing.T) {
 // loss: every Publish that returned nil was received by the subscriber, so received +
 // publish errors ≥ published.
 func TestE2SubscriberCrash(t *testing.T) {
+	testutil.Scenario(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestE2Subscriber$", "-test.count=1")
 	cmd.Env = append(os.Environ(), e2Env+"=1")
 	cmd.Stderr = os.Stderr

@@ -15,6 +15,7 @@ import (
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/broker/brokertest"
 	"github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/registry"
 )
 
@@ -236,6 +237,7 @@ func TestHTTPPublishContext(t *testing.T) {
 // three, each on a broker of its own. Each broadcast subscriber gets all 10,000 in each
 // publisher's order; the group gets 10,000 in all, none twice.
 func TestE1Delivery(t *testing.T) {
+	testutil.Scenario(t)
 	reg := registry.NewMemoryRegistry()
 	pub := connectedHTTP(t, reg)
 	const publishers, each = 4, 2500

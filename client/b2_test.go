@@ -24,6 +24,7 @@ import (
 // tier (MICRO_TEST_LONG=1) runs B2 as the battery gives it: 300 callers, a 10 s freeze,
 // and a p99 under 400 ms for the idempotent calls started during the freeze.
 func TestB2FreezeOneOfThree(t *testing.T) {
+	testutil.Scenario(t)
 	callers, freeze := 50, 5*time.Second
 	if testutil.Long() {
 		callers, freeze = 300, 10*time.Second

@@ -131,6 +131,7 @@ func distEven(t *testing.T, shares map[string]float64) {
 // 3 % of 30,000 calls from 32 callers (10,000 under the race detector, where the
 // standard deviation of a share is 0.5 %, so the bound is six of them).
 func TestDistributionRandom(t *testing.T) {
+	testutil.Scenario(t)
 	distEven(t, distShares(t, selector.Random, distScale(30000, 10000), 32, 0, 0))
 }
 
@@ -138,6 +139,7 @@ func TestDistributionRandom(t *testing.T) {
 // of 30,000 calls from 32 callers (3,000 under the race detector); in fact a third to the
 // call, as the selector takes turns across all its Selects of the service.
 func TestDistributionRoundRobin(t *testing.T) {
+	testutil.Scenario(t)
 	calls := distScale(30000, 3000)
 	shares := distShares(t, selector.RoundRobin, calls, 32, 0, 0)
 	distEven(t, shares)
@@ -156,6 +158,7 @@ func TestDistributionRoundRobin(t *testing.T) {
 // the nodes (with 1 ms against 10 ms, 32 callers under -race measure about 14 ms against
 // 23 ms).
 func TestDistributionLeastLoaded(t *testing.T) {
+	testutil.Scenario(t)
 	shares := distShares(t, selector.LeastLoaded, distScale(15000, 6000), 32, 10*time.Millisecond, 100*time.Millisecond)
 	if s := shares["c"]; s >= 0.10 {
 		t.Errorf("the slow node got %.1f%% of the calls", s*100)
@@ -168,6 +171,7 @@ func TestDistributionLeastLoaded(t *testing.T) {
 // 20–45 % allowed: the standard deviation at 1,500 keys is 1.1 %), and each of them
 // moves to it.
 func TestDistributionHash(t *testing.T) {
+	testutil.Scenario(t)
 	reg := registry.NewMemoryRegistry()
 	distServers(t, reg, nil, "a", "b", "c")
 	sel := selector.NewSelector(selector.Registry(reg))

@@ -250,6 +250,7 @@ func threeServers(t *testing.T) ([]*child, client.Client, *attempts) {
 // killed node at the kill; with idempotent calls there are none; and the killed node gets
 // no new attempts from 100 ms to 1 s after the kill (refused connections eject it).
 func TestB1KillOneOfThree(t *testing.T) {
+	testutil.Scenario(t)
 	callers, before, after := 50, 1500*time.Millisecond, 3*time.Second
 	if testutil.Long() {
 		callers, before, after = 300, 10*time.Second, 20*time.Second
@@ -319,6 +320,7 @@ func TestB1KillOneOfThree(t *testing.T) {
 // gracefully (SIGTERM) and started again on the same address one at a time, under 50
 // callers making ordinary (not idempotent) calls: no call fails.
 func TestB3RollingRestart(t *testing.T) {
+	testutil.Scenario(t)
 	callers := 50
 	if testutil.Long() {
 		callers = 100

@@ -76,6 +76,7 @@ func TestHelperWriter(t *testing.T) {
 // 5 rounds in CI, killing within the first 300 writes; with MICRO_TEST_LONG=1, the
 // issue's 20 rounds, within the first 3,000.
 func TestI2CrashDurability(t *testing.T) {
+	testutil.Scenario(t)
 	rounds, maxAcks := 5, 300
 	if testutil.Long() {
 		rounds, maxAcks = 20, 3000

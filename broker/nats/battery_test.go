@@ -69,6 +69,7 @@ func (r *seqRecorder) snapshot() (got []int, reorders, ends int) {
 // order published; the group gets every message once in all, each member its share in
 // order; no handler is called while it is running; nothing is dropped.
 func TestE1Delivery(t *testing.T) {
+	testutil.Scenario(t)
 	const n = 10000
 	errs := make(chan error, 16)
 	onErr := broker.ErrorHandler(func(ev broker.Event) error {

@@ -93,6 +93,7 @@ func publishAll(t testing.TB, b broker.Broker, topic string, n, publishers int, 
 // subscriber gets all 10,000, once each, every publisher's in order; the group 10,000
 // in total, none twice.
 func TestE1Delivery(t *testing.T) {
+	testutil.Scenario(t)
 	const n, publishers = 10000, 8
 	a := newAdmin(t, "")
 	tp, q := topicFor(t), "e1"+unique()
@@ -264,6 +265,7 @@ func longOr(short, long int) int {
 // the stop; after a restart the rest are delivered: 0 lost, and, the stop being
 // graceful, 0 duplicates.
 func TestC4StopWithSubscribers(t *testing.T) {
+	testutil.Scenario(t)
 	const n, prefetch = 50, 10
 	a := newAdmin(t, "")
 	tp, q := topicFor(t), "c4"+unique()

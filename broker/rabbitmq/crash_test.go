@@ -16,6 +16,7 @@ import (
 
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/broker/rabbitmq"
+	"github.com/seed-b3892490/micro/internal/testutil"
 )
 
 const consumerEnv = "MICRO_TEST_RABBITMQ_CONSUMER" // "<topic> <queue> <prefetch>"
@@ -167,6 +168,7 @@ func (c *consumer) sawMarker(m string) bool {
 // (messages recorded but not yet acknowledged at the kill) are at most the prefetch
 // count. CI: 2,000 messages; long tier: 10,000.
 func TestE3SubscriberCrash(t *testing.T) {
+	testutil.Scenario(t)
 	n := longOr(2000, 10000)
 	const prefetch = 64
 	a := newAdmin(t, "")

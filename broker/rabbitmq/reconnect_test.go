@@ -94,6 +94,7 @@ func TestReconnectClosedConnections(t *testing.T) {
 // durable queue on a durable exchange kept its persistent messages, and its binding,
 // across the restart.
 func TestReconnectServerRestart(t *testing.T) {
+	testutil.Scenario(t)
 	requireCtl(t)
 	a := newAdmin(t, "")
 	ex, tp := "micro-test-restart-"+unique(), topicFor(t)

@@ -143,6 +143,7 @@ func (c *child) kill(t *testing.T) {
 // is processed, and the raw duplicates (recorded, but whose acknowledgement died with
 // the process) are at most the consumer's MaxAckPending.
 func TestE3ConsumerCrash(t *testing.T) {
+	testutil.Scenario(t)
 	n := 3000
 	if testutil.Long() {
 		n = 10000
@@ -243,6 +244,7 @@ func TestE3ConsumerCrash(t *testing.T) {
 // in the stream after the restart, and none is stored twice (Publish retries with the
 // same Nats-Msg-Id, which the server deduplicates).
 func TestE3ServerCrash(t *testing.T) {
+	testutil.Scenario(t)
 	n := 2000
 	if testutil.Long() {
 		n = 10000
@@ -374,6 +376,7 @@ func TestE3ServerCrash(t *testing.T) {
 // (the restarted service) receives every event not acknowledged, none that was: 0 lost,
 // 0 duplicates.
 func TestC4StopWithSubscribers(t *testing.T) {
+	testutil.Scenario(t)
 	requireNATS(t)
 	const n, held = 200, 5
 	pub := newStream(t)

@@ -5,6 +5,7 @@ package testutil
 import (
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -49,4 +50,21 @@ func SkipOrFail(t testing.TB, format string, args ...interface{}) {
 		t.Fatalf(format, args...)
 	}
 	t.Skipf(format, args...)
+}
+
+var scenariosRun sync.Map // test name → true, for Scenario
+
+// Scenario marks t as a fault-injection scenario of the reliability battery: heavy
+// (processes killed or frozen, seconds of load) and judged by what happens in it, not by
+// how often it runs. It runs once per test binary: the repeats that -count and -cpu ask
+// for skip it with a message, so that CI's -count=2 -cpu 1,2 pays for it once (under
+// GOMAXPROCS=1, the first of the runs). MICRO_TEST_REPEAT_SCENARIOS=1 repeats them too.
+func Scenario(t testing.TB) {
+	t.Helper()
+	if os.Getenv("MICRO_TEST_REPEAT_SCENARIOS") == "1" {
+		return
+	}
+	if _, again := scenariosRun.LoadOrStore(t.Name(), true); again {
+		t.Skip("battery scenario: run once per test binary (set MICRO_TEST_REPEAT_SCENARIOS=1 to repeat it)")
+	}
 }
