@@ -16,7 +16,16 @@ import (
 	"github.com/seed-b3892490/micro/store"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// go-redis logs every failed dial; the outage tests make hundreds on purpose
+	goredis.SetLogger(quietLogger{})
+	goleak.VerifyTestMain(m)
+}
+
+// quietLogger drops go-redis's log lines.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...interface{}) {}
 
 // redisURL is the server the tests share: MICRO_TEST_REDIS, or the local default.
 func redisURL() string {
