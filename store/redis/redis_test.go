@@ -249,3 +249,6 @@ func TestClientOptionsAndHooks(t *testing.T) {
 		t.Fatalf("the hook saw %v", watch.counts)
 	}
 }
+
+// NewStore fits cmd.DefaultStores, which takes func(...store.Option) store.Store.
+var _ func(...store.Option) store.Store = NewStore
