@@ -38,7 +38,10 @@ var outageOps = []op{
 	}},
 	{"Read", func(s store.Store, i int) error { _, err := s.Read("before"); return err }},
 	{"List", func(s store.Store, i int) error { _, err := s.List(store.ListPrefix("b")); return err }},
-	{"Read", func(s store.Store, i int) error { _, err := s.Read("b", store.ReadPrefix(), store.ReadLimit(2)); return err }},
+	{"Read", func(s store.Store, i int) error {
+		_, err := s.Read("b", store.ReadPrefix(), store.ReadLimit(2))
+		return err
+	}},
 	{"Delete", func(s store.Store, i int) error { return s.Delete(fmt.Sprintf("during/%d", i)) }},
 }
 
