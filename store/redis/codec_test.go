@@ -214,3 +214,33 @@ func TestRecordCodec(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryPrefixes: prefixes with NUL, invalid UTF-8 and a backslash select exactly the
+// keys that start with them (the MATCH pattern is binary-safe and escaped).
+func TestBinaryPrefixes(t *testing.T) {
+	s := newStore(t)
+	cleanupScope(t, s.Options().Database, store.DefaultTable)
+	keys := []string{"a\x00b", "a\x00c", "a\x01", "a", "\xff\xfe", "\xff", `a\b`, `a\\b`, "a*b", "a?b", "a[b]"}
+	for _, k := range keys {
+		if err := s.Write(&store.Record{Key: k, Value: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, prefix := range []string{"a\x00", "a\x00b", "\xff", "\xff\xfe", `a\`, `a\\`, "a*", "a?", "a[", "a[b"} {
+		var want []string
+		for _, k := range keys {
+			if strings.HasPrefix(k, prefix) {
+				want = append(want, k)
+			}
+		}
+		slices.Sort(want)
+		got, err := s.List(store.ListPrefix(prefix))
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("List prefix %q: %q, %v; want %q", prefix, got, err, want)
+		}
+		recs, err := s.Read(prefix, store.ReadPrefix())
+		if err != nil || len(recs) != len(want) {
+			t.Fatalf("Read prefix %q: %d records, %v; want %d", prefix, len(recs), err, len(want))
+		}
+	}
+}

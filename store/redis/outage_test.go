@@ -202,6 +202,15 @@ func TestCanceledContext(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) || time.Since(began) > time.Second {
 		t.Fatalf("Read with a canceled context: %v after %s", err, time.Since(began))
 	}
+
+	// a context past its deadline is the caller's, not the server's, too
+	past, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	s2 := NewStore(store.Nodes(srv.URL()), store.WithContext(past))
+	defer s2.Close()
+	if _, err := s2.Read("k"); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Read with a context past its deadline: %v", err)
+	}
 }
 
 func readValue(t *testing.T, s store.Store, key string) string {

@@ -231,6 +231,9 @@ func (s *redisStore) do(what func() string, fn func(ctx context.Context, rdb *go
 		return err
 	case errors.Is(err, store.ErrCorrupt):
 		return err // names the record already
+	case s.opts.Context.Err() != nil:
+		// the store's context ended (its own deadline or cancel), not the server
+		return fmt.Errorf("store/redis: %s at %s: %w", what(), s.cfg.addr, err)
 	case isUnavailable(err):
 		return fmt.Errorf("store/redis: %s at %s: %w: %w", what(), s.cfg.addr, ErrUnavailable, err)
 	}
