@@ -219,9 +219,9 @@ func TestInitReconnects(t *testing.T) {
 	}
 }
 
-// TestClientOptionsAndHooks: ClientOptions functions run in order on the go-redis
-// options, and Hooks see the store's commands.
-func TestClientOptionsAndHooks(t *testing.T) {
+// TestClientOptions: ClientOptions functions run in order on the go-redis options, after
+// Timeout has set the timeouts.
+func TestClientOptions(t *testing.T) {
 	var order []string
 	o := store.Options{}
 	ClientOptions(func(ro *goredis.Options) { order = append(order, "1"); ro.PoolSize = 3 })(&o)
@@ -235,7 +235,10 @@ func TestClientOptionsAndHooks(t *testing.T) {
 	if cfg, _ := parseConfig(o); cfg.timeout != DefaultTimeout {
 		t.Fatalf("a negative Timeout gives %s, want the default", cfg.timeout)
 	}
+}
 
+// TestHooks: Hooks see the store's commands.
+func TestHooks(t *testing.T) {
 	watch := newCommandWatch(t.Errorf)
 	s := newStore(t, Hooks(watch))
 	cleanupScope(t, s.Options().Database, store.DefaultTable)
