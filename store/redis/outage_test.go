@@ -90,6 +90,9 @@ func TestI3Outage(t *testing.T) {
 				calls++
 				worst = max(worst, took)
 				checkOutageError(t, o.name, err, took)
+				if fault == "Hang" && !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("%s during the hang: %v, want it to wrap context.DeadlineExceeded", o.name, err)
+				}
 			}
 			if testutil.Long() && fault == "Hang" {
 				// the default Timeout bounds a call too

@@ -47,12 +47,14 @@
 // early when the context of store.WithContext is done. A server that is down, hung or
 // unreachable gives an error within that bound that names the operation and the server,
 // and wraps ErrUnavailable (errors.Is) as well as the cause (context.DeadlineExceeded for
-// a timeout). A connection refused fails at once. Once the server answers again, the
+// a timeout). A connection refused fails within milliseconds, without waiting for the
+// Timeout. Once the server answers again, the
 // next call works: pooled connections that died are replaced, and a client whose dials
 // failed is replaced by a new one, so no back-off of go-redis delays the recovery. Read of
 // a missing key returns store.ErrNotFound itself. Commands are retried (twice, by
 // go-redis) only after a network error; every command the store sends may be repeated
-// without harm.
+// without harm. go-redis reports failed dials on its own logger, which a program sets
+// with goredis.SetLogger.
 //
 // The store connects on first use. Init applies options and closes the connections, so
 // that the next call uses the new ones; Close closes them, after the calls in progress,
@@ -224,8 +226,15 @@ func (s *redisStore) do(what func() string, fn func(ctx context.Context, rdb *go
 	c := s.acquire()
 	ctx, cancel := context.WithTimeout(s.opts.Context, s.cfg.timeout)
 	err := fn(ctx, c.rdb)
+	timedOut := err != nil && s.opts.Context.Err() == nil && (ctx.Err() == context.DeadlineExceeded || isTimeout(err))
 	cancel()
 	s.release(c, err)
+	if timedOut {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		}
+		err = fmt.Errorf("no answer within the Timeout of %s: %w", s.cfg.timeout, err)
+	}
 	switch {
 	case err == nil || err == store.ErrNotFound:
 		return err
@@ -238,6 +247,13 @@ func (s *redisStore) do(what func() string, fn func(ctx context.Context, rdb *go
 		return fmt.Errorf("store/redis: %s at %s: %w: %w", what(), s.cfg.addr, ErrUnavailable, err)
 	}
 	return fmt.Errorf("store/redis: %s at %s: %w", what(), s.cfg.addr, err)
+}
+
+// isTimeout reports whether err is a network timeout (a socket deadline, which the store
+// sets to the call's).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // isDialError reports whether err is a failure to open a connection.
