@@ -95,6 +95,11 @@ func remaining(at int64, now time.Time) time.Duration {
 // isExpired reports whether a record expiring at at (0: never) has expired at now.
 func isExpired(at int64, now time.Time) bool { return at != 0 && at <= now.UnixNano() }
 
+// CheckRecord returns the error a Write must refuse r with, or nil: r is nil, its key is
+// empty, or it is a NewRecord whose value could not be encoded. Every backend's Write
+// calls it first.
+func CheckRecord(r *Record) error { return checkRecord(r) }
+
 // checkRecord returns the error of a record Write refuses.
 func checkRecord(r *Record) error {
 	switch {

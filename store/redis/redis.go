@@ -295,11 +295,8 @@ func (s *redisStore) scope(database, table string) (string, string) {
 }
 
 func (s *redisStore) Write(r *store.Record, opts ...store.WriteOption) error {
-	switch {
-	case r == nil:
-		return errors.New("store/redis: Write of a nil record")
-	case r.Key == "":
-		return errors.New("store/redis: a record's key must not be empty")
+	if err := store.CheckRecord(r); err != nil {
+		return fmt.Errorf("store/redis: %w", err)
 	}
 	var o store.WriteOptions
 	for _, f := range opts {

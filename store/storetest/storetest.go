@@ -28,7 +28,8 @@
 //	Copies               records are copied in and out; Write does not change the caller's record
 //	Values               empty values (nil and []byte{}) and one of MaxValueSize bytes
 //	Keys                 keys with slashes, dots, spaces, control characters, unicode, 250 bytes; NUL and invalid UTF-8 unless TextKeysOnly
-//	EmptyKey             Write of a nil record or an empty key is an error
+//	EmptyKey             Write of a nil record, an empty key or a NewRecord that could not
+//	                     encode its value is an error (store.CheckRecord)
 //	Delete               Delete removes; Delete of a missing key, table or database is not an error
 //	Queries              Read with ReadPrefix/ReadSuffix/ReadLimit/ReadOffset and List with ListPrefix/ListSuffix/ListLimit/ListOffset, all combinations against a reference model
 //	Order                List and pattern reads are sorted by the keys' bytes
@@ -573,7 +574,11 @@ func testEmptyKey(e *env) {
 	if err := s.Write(&store.Record{Key: "", Value: []byte("v")}); err == nil {
 		t.Fatal("Write of an empty key: no error")
 	}
+	if err := s.Write(store.NewRecord("unencodable", make(chan int))); err == nil {
+		t.Fatal("Write of a NewRecord whose value could not be encoded: no error (see store.CheckRecord)")
+	}
 	notFound(t, s, "")
+	notFound(t, s, "unencodable")
 	if err := s.Delete(""); err != nil {
 		t.Fatalf("Delete of the empty key: %v", err)
 	}
