@@ -277,11 +277,19 @@ func (s *kvStore) begin() (*call, error) {
 func (s *kvStore) connect(d *dial, gen uint64, cfg config, log logger.Logger) {
 	defer close(d.done)
 	nopts := cfg.natsOptions()
+	rd := &recordingDialer{inner: nopts.CustomDialer, timeout: nopts.Timeout}
+	if nopts.Dialer != nil && rd.inner == nil {
+		rd.inner = nopts.Dialer
+	}
+	nopts.CustomDialer = rd
 	nc, err := nopts.Connect()
 	if err != nil {
 		servers := nopts.Url
 		if servers == "" {
 			servers = strings.Join(nopts.Servers, ",")
+		}
+		if last := rd.failure(); last != nil && errors.Is(err, nats.ErrNoServers) {
+			err = fmt.Errorf("%w (%w)", err, last)
 		}
 		d.err = unavailable(fmt.Errorf("connect to %s: %w", servers, err))
 		s.mu.Lock()
@@ -330,6 +338,44 @@ func (s *kvStore) connect(d *dial, gen uint64, cfg config, log logger.Logger) {
 		log.Logf(logger.WarnLevel, "natskv: subscribe to stream deletions: %v", err)
 	}
 	go s.sweepLoop(sweepCtx, c, cfg, log)
+}
+
+// recordingDialer dials like nats would and keeps the last error, which nats reports as
+// "no servers available".
+type recordingDialer struct {
+	inner   nats.CustomDialer
+	timeout time.Duration
+	mu      sync.Mutex
+	last    error
+}
+
+// Dial dials address.
+func (d *recordingDialer) Dial(network, address string) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	if d.inner != nil {
+		c, err = d.inner.Dial(network, address)
+	} else {
+		c, err = (&net.Dialer{Timeout: d.timeout}).Dial(network, address)
+	}
+	if err != nil {
+		d.mu.Lock()
+		d.last = err
+		d.mu.Unlock()
+	}
+	return c, err
+}
+
+// SkipTLSHandshake passes the inner dialer's choice on to nats.
+func (d *recordingDialer) SkipTLSHandshake() bool {
+	sd, ok := d.inner.(interface{ SkipTLSHandshake() bool })
+	return ok && sd.SkipTLSHandshake()
+}
+
+func (d *recordingDialer) failure() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.last
 }
 
 // forget drops a bucket from the cache of c.

@@ -24,6 +24,12 @@ type sweeper struct {
 	log     logger.Logger
 	cursors map[string]uint64 // next stream sequence to look at, by bucket; 0: the start
 	resume  string
+	// the budgets of a sweep: SweepMaxScan and SweepMaxPurges (smaller in tests)
+	maxScan, maxPurges int
+}
+
+func newSweeper(s *kvStore, c *conn, cfg config, log logger.Logger) *sweeper {
+	return &sweeper{s: s, c: c, cfg: cfg, log: log, cursors: map[string]uint64{}, maxScan: SweepMaxScan, maxPurges: SweepMaxPurges}
 }
 
 // sweepLoop sweeps every cfg.sweepInterval until ctx ends.
@@ -32,7 +38,7 @@ func (s *kvStore) sweepLoop(ctx context.Context, c *conn, cfg config, log logger
 	if cfg.sweepInterval < 0 {
 		return
 	}
-	sw := &sweeper{s: s, c: c, cfg: cfg, log: log, cursors: map[string]uint64{}}
+	sw := newSweeper(s, c, cfg, log)
 	t := time.NewTicker(cfg.sweepInterval)
 	defer t.Stop()
 	for {
@@ -66,7 +72,7 @@ func (sw *sweeper) sweep(ctx context.Context) int {
 	cl := &call{ctx: ctx, c: sw.c, cfg: sw.cfg}
 	scanned, purged := 0, 0
 	for _, name := range names {
-		if scanned >= SweepMaxScan || purged >= SweepMaxPurges {
+		if scanned >= sw.maxScan || purged >= sw.maxPurges {
 			sw.resume = name
 			break
 		}
@@ -78,14 +84,14 @@ func (sw *sweeper) sweep(ctx context.Context) int {
 		}
 		next := start
 		now := time.Now().UnixNano()
-		complete, err := cl.each(b, cc, listBatch, SweepMaxScan-scanned, func(m jetstream.Msg, seq uint64) (bool, error) {
+		complete, err := cl.each(b, cc, listBatch, sw.maxScan-scanned, func(m jetstream.Msg, seq uint64) (bool, error) {
 			at, err := parseExpires(m.Headers().Get(expiresHeader))
 			if err != nil || at == 0 || at > now {
 				scanned++
 				next = seq + 1
 				return true, nil // live, or not the store's to judge
 			}
-			if purged >= SweepMaxPurges {
+			if purged >= sw.maxPurges {
 				return false, nil // next time, from this record
 			}
 			// only this message and older ones of the key: a record written again since
