@@ -462,7 +462,9 @@ func TestForeignMarkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kvKey := func(k string) string { return strings.TrimPrefix(keySubject(tablePrefix(bucketName(db), store.DefaultTable), k), "$KV."+bucketName(db)+".") }
+	kvKey := func(k string) string {
+		return strings.TrimPrefix(keySubject(tablePrefix(bucketName(db), store.DefaultTable), k), "$KV."+bucketName(db)+".")
+	}
 	if err := kv.Delete(ctxT(t, 5*time.Second), kvKey("deleted")); err != nil {
 		t.Fatal(err)
 	}
