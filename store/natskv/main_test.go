@@ -29,6 +29,9 @@ type cleanupM struct{ m *testing.M }
 
 func (c cleanupM) Run() int {
 	code := c.m.Run()
+	if bigStore.s != nil {
+		_ = bigStore.s.Close()
+	}
 	if err := created.deleteAll(natsURL()); err != nil {
 		os.Stderr.WriteString("natskv tests: deleting the test buckets: " + err.Error() + "\n")
 	}

@@ -183,7 +183,10 @@ func (s *kvStore) Init(opts ...store.Option) error {
 	err := s.cfgErr
 	s.mu.Unlock()
 	c.close(d)
-	return err
+	if err != nil {
+		return fmt.Errorf("natskv: Init: %w", err)
+	}
+	return nil
 }
 
 // Close stops the sweep and closes the connection. The store stays usable: the next call
@@ -306,7 +309,7 @@ func (s *kvStore) connect(d *dial, gen uint64, cfg config, log logger.Logger) {
 	js, err := jetstream.New(nc, jsOpts...)
 	if err != nil {
 		nc.Close()
-		d.err = fmt.Errorf("natskv: JetStreamOptions: %w", err)
+		d.err = fmt.Errorf("invalid option: JetStreamOptions: %w", err)
 		s.mu.Lock()
 		if s.dialing == d {
 			s.dialing = nil
@@ -823,8 +826,14 @@ func (cl *call) scan(s *kvStore, database, table string, q query, keysOnly bool)
 	prefix := tablePrefix(b.name, table)
 	byKey := map[string]*entry{}
 	now := time.Now()
+	// with one message per key (History 1, the default) every message is a key's last,
+	// and a consumer of all of them is made faster than one of the last per subject
+	policy := jetstream.DeliverLastPerSubjectPolicy
+	if b.stream.CachedInfo().Config.MaxMsgsPerSubject == 1 {
+		policy = jetstream.DeliverAllPolicy
+	}
 	_, err = cl.each(b, jetstream.ConsumerConfig{
-		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+		DeliverPolicy: policy,
 		FilterSubject: prefixFilter(prefix, q.prefix),
 		HeadersOnly:   keysOnly,
 	}, batchOf(keysOnly), -1, func(m jetstream.Msg, seq uint64) (bool, error) {
@@ -895,14 +904,11 @@ func (cl *call) each(b *bucket, cfg jetstream.ConsumerConfig, batch, limit int, 
 	if err != nil {
 		return false, err
 	}
-	name := cons.CachedInfo().Name
-	defer func() {
-		// bounded apart from the call, which may have ended; the server deletes it
-		// after consumerInactivity anyway
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = b.stream.DeleteConsumer(ctx, name)
-		cancel()
-	}()
+	// deleted without waiting for the answer (the store's JetStream context has the
+	// default API prefix); if the request is lost, the server deletes the consumer after
+	// consumerInactivity
+	deleteSubject := jetstream.DefaultAPIPrefix + "CONSUMER.DELETE." + b.stream.CachedInfo().Config.Name + "." + cons.CachedInfo().Name
+	defer func() { _ = cl.c.nc.Publish(deleteSubject, nil) }()
 	pending := cons.CachedInfo().NumPending
 	seen := 0
 	for empty := 0; pending > 0; {

@@ -67,7 +67,7 @@ func NatsOptions(nopts nats.Options) store.Option {
 }
 
 // JetStreamOptions sets the options of the JetStream context made on the connection
-// (jetstream.New), for instance jetstream.WithDomain.
+// (jetstream.New), for instance jetstream.WithClientTrace.
 func JetStreamOptions(opts ...jetstream.JetStreamOpt) store.Option {
 	opts = append([]jetstream.JetStreamOpt(nil), opts...)
 	return func(o *store.Options) { withValue(o, jsOptionsKey{}, &opts) }
@@ -166,14 +166,14 @@ func newConfig(o store.Options) (config, error) {
 	c.servers = serverURLs(o.Nodes)
 	switch {
 	case c.timeout <= 0:
-		return c, fmt.Errorf("natskv: Timeout %s: want a positive duration", c.timeout)
+		return c, fmt.Errorf("invalid option: Timeout %s: want a positive duration", c.timeout)
 	case c.defaultTTL < 0:
-		return c, fmt.Errorf("natskv: negative DefaultTTL %s", c.defaultTTL)
+		return c, fmt.Errorf("invalid option: negative DefaultTTL %s", c.defaultTTL)
 	case c.sweepInterval == 0:
 		c.sweepInterval = DefaultSweepInterval
 	}
 	if c.kv.History < 0 || c.kv.History > jetstream.KeyValueMaxHistory {
-		return c, fmt.Errorf("natskv: KeyValueOptions: History %d out of [0, %d]", c.kv.History, jetstream.KeyValueMaxHistory)
+		return c, fmt.Errorf("invalid option: KeyValueOptions: History %d out of [0, %d]", c.kv.History, jetstream.KeyValueMaxHistory)
 	}
 	return c, nil
 }

@@ -78,7 +78,9 @@ func (sw *sweeper) sweep(ctx context.Context) int {
 		}
 		b := buckets[name]
 		start := sw.cursors[name]
-		cc := jetstream.ConsumerConfig{FilterSubject: "$KV." + name + ".>", HeadersOnly: true, DeliverPolicy: jetstream.DeliverAllPolicy}
+		// no filter: the bucket holds its subjects only, and a consumer without one is
+		// made without a scan of them
+		cc := jetstream.ConsumerConfig{HeadersOnly: true, DeliverPolicy: jetstream.DeliverAllPolicy}
 		if start > 0 {
 			cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
 		}
