@@ -242,7 +242,14 @@ func (s *kvStore) begin() (*call, error) {
 	}
 	cl := &call{opts: s.opts, cfg: s.cfg}
 	cl.ctx, cl.cancel = context.WithTimeout(s.opts.Context, s.cfg.timeout)
-	for range 2 { // a second time when the attempt waited for was dropped
+	for range 3 { // again when the connection waited for was dropped, or had closed
+		if s.conn != nil && s.conn.nc.IsClosed() {
+			// closed for good (NatsOptions without reconnection): make a new one
+			c, d := s.dropLocked()
+			s.mu.Unlock()
+			c.close(d)
+			s.mu.Lock()
+		}
 		if s.conn != nil {
 			cl.c = s.conn
 			s.mu.Unlock()
@@ -280,6 +287,9 @@ func (s *kvStore) begin() (*call, error) {
 func (s *kvStore) connect(d *dial, gen uint64, cfg config, log logger.Logger) {
 	defer close(d.done)
 	nopts := cfg.natsOptions()
+	if nopts.Timeout <= 0 {
+		nopts.Timeout = cfg.timeout // bounds the handshake, and so Close's wait for it
+	}
 	rd := &recordingDialer{inner: nopts.CustomDialer, timeout: nopts.Timeout}
 	if nopts.Dialer != nil && rd.inner == nil {
 		rd.inner = nopts.Dialer

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/store"
 )
@@ -124,5 +126,34 @@ func TestInitReconnects(t *testing.T) {
 	}
 	if got := readValue(t, s, "k"); got != "shared" {
 		t.Fatalf("back on the shared server: %q", got)
+	}
+}
+
+// TestNatsOptionsNoReconnect: with NatsOptions that do not reconnect, a connection the
+// server closed is replaced by a new one on a later call.
+func TestNatsOptionsNoReconnect(t *testing.T) {
+	srv := testutil.StartNATS(t, testutil.NATSConfig{})
+	nopts := nats.GetDefaultOptions()
+	nopts.Servers = []string{srv.URL()}
+	nopts.AllowReconnect = false
+	s := NewStore(NatsOptions(nopts), Timeout(time.Second), store.Database("noreconnect"))
+	defer s.Close()
+	write(t, s, "k", "v")
+	srv.Restart(t)
+	var err error
+	for i := 0; i < 100; i++ {
+		if _, err = s.Read("k"); err == nil {
+			break
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Read after the server restarted: %v", err)
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("Read never worked again: %v", err)
+	}
+	if got := readValue(t, s, "k"); got != "v" {
+		t.Fatal(got)
 	}
 }
