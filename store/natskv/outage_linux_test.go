@@ -3,8 +3,10 @@
 package natskv
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -95,6 +97,7 @@ func TestI3Outage(t *testing.T) {
 	}
 
 	srv.Stop()
+	testutil.Eventually(t, 2*time.Second, func() bool { return stopped(srv.Pid()) }, "every thread of the server is stopped")
 	during("frozen")
 	srv.Cont()
 	recovered("frozen", time.Now())
@@ -103,6 +106,28 @@ func TestI3Outage(t *testing.T) {
 	during("killed")
 	srv.Restart(t)
 	recovered("restarted", time.Now())
+}
+
+// stopped reports whether every thread of process pid is stopped by a signal (SIGSTOP
+// takes effect a moment after kill returns).
+func stopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses, the state follows
+		// the last ')'
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) || (stat[i+2] != 'T' && stat[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
 
 // TestInitReconnects: Init with other nodes moves the store to them.
