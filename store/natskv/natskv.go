@@ -17,10 +17,14 @@
 // per byte of the key: the byte itself for letters, digits, '_', '-' and '/', two hex
 // digits for any other byte. So every key is allowed, binary ones too, and the keys that
 // start with a prefix are the subjects that match the filter <prefix tokens>.>: Read with
-// ReadPrefix and List with ListPrefix ask the server for those records only. Suffixes are
+// ReadPrefix and List with ListPrefix ask the server for those records only (a consumer
+// with that filter, deleted at the end), and List fetches headers only, not values. The
+// server still looks at every key of the bucket to find the matches: on nats-server 2.9,
+// about 0.1-0.2 s per 100,000 records in the bucket, whatever the prefix. Suffixes are
 // filtered by the store, after the server's prefix filter; the results are sorted by the
 // store, as the store package requires, so a List or a pattern Read holds every match in
-// memory at once. Keys are at most MaxKeySize (1 KiB) bytes.
+// memory at once. Keys are at most MaxKeySize (1 KiB) bytes. Other NATS KV clients see
+// the key "user/1" of table "micro" as "micro.u.s.e.r./.1.=".
 //
 // The entry holds the value and the metadata together (one version byte, the length of
 // the metadata's JSON, the JSON, the value), and a record that expires carries its expiry
@@ -59,7 +63,9 @@
 // again. Init with other Nodes, NatsOptions or JetStreamOptions closes the connection
 // too, and the next call makes the new one.
 //
-// Go Micro's option EncodeKeys has no counterpart: keys are always encoded.
+// The options of this package are kept, as Go Micro's are, in store.Options.Context:
+// give store.WithContext, which replaces that context, before them. Go Micro's option
+// EncodeKeys has no counterpart: keys are always encoded.
 //
 // The store is safe for concurrent use. Programs link it into --store with
 //

@@ -125,7 +125,7 @@ type deleteBucketKey struct{}
 // DeleteBucket makes Delete remove a whole database: the bucket of the database named by
 // the key given to Delete, as in Go Micro, or, when the key is empty, of the call's
 // database (DeleteFrom's, else the store's). Tables are ignored. A database that has no
-// bucket is not an error.
+// bucket is not an error. Give it after DeleteFrom, which would undo it.
 func DeleteBucket() store.DeleteOption {
 	return func(d *store.DeleteOptions) {
 		// DeleteOptions has no context: the mark rides in the table name, which a
