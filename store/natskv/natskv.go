@@ -515,6 +515,9 @@ func classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, nats.ErrReconnectBufExceeded):
+		// what nats says of a message sent while it reconnects without a buffer
+		return unavailable(fmt.Errorf("disconnected from the server, reconnecting: %w", err))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionReconnecting),
 		errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrNoServers),

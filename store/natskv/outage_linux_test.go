@@ -63,6 +63,9 @@ func TestI3Outage(t *testing.T) {
 			case took > timeout+slack:
 				t.Fatalf("%s: %s failed after %s, past its bound of %s: %v", phase, op.name, took, timeout, err)
 			}
+			if n == 1 || (n == 3 && testing.Verbose()) {
+				t.Logf("%s: %s: %v", phase, op.name, err)
+			}
 			worst = max(worst, took)
 			<-time.After(20 * time.Millisecond) // pace the calls that fail at once
 		}
