@@ -552,6 +552,8 @@ func (s *kvStore) Write(r *store.Record, opts ...store.WriteOption) error {
 		return errors.New("natskv: Write of a nil record")
 	case r.Key == "":
 		return errEmptyKey
+	case store.CheckRecord(r) != nil:
+		return fmt.Errorf("natskv: Write: %w", store.CheckRecord(r))
 	case len(r.Key) > MaxKeySize:
 		return fmt.Errorf("natskv: Write: key of %d bytes, more than the %d a key may have", len(r.Key), MaxKeySize)
 	}
