@@ -17,6 +17,7 @@ import (
 // delete, and a selector no longer picks it within TTL + interval + 0.5 s (3 s) of its
 // last renewal.
 func TestD1MemoryNodeStopsHeartbeating(t *testing.T) {
+	testutil.Scenario(t)
 	const ttl, interval = 2 * time.Second, 500 * time.Millisecond
 	r := registry.NewMemoryRegistry()
 	w, err := r.Watch(registry.WatchService("d1"))

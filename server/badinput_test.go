@@ -333,6 +333,7 @@ func TestF3Headers(t *testing.T) {
 // TestF7SlowPeers holds slow connections open against short limits while normal
 // clients keep calling.
 func TestF7SlowPeers(t *testing.T) {
+	testutil.Scenario(t)
 	limits := transport.Limits{ReadHeaderTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, IdleTimeout: 2 * time.Second}
 	reg := registry.NewMemoryRegistry()
 	srv := testutil.NewServer(t, reg, "greeter", new(testutil.Greeter), server.ListenOption(transport.ListenLimits(limits)))

@@ -64,6 +64,7 @@ func p99(d []time.Duration) time.Duration { return pct(d, 99) }
 // p99) are for callers in another process; here they share two cores with the server,
 // so the test logs them and does not judge them.
 func TestB9Overload(t *testing.T) {
+	testutil.Scenario(t)
 	callers, run := 200, 2*time.Second
 	if testutil.Long() {
 		callers, run = 500, 20*time.Second

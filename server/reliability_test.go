@@ -28,6 +28,7 @@ func hello(c client.Client, ctx context.Context, service string, opts ...client.
 // TestB4StalePooledConnection restarts the server on the same port between two calls of
 // one client: the call after each restart succeeds.
 func TestB4StalePooledConnection(t *testing.T) {
+	testutil.Scenario(t)
 	reg := registry.NewMemoryRegistry()
 	addr := testutil.FreeAddr(t)
 	c := testutil.NewClient(t, reg)

@@ -23,6 +23,7 @@ import (
 // boundaries) with sequence numbers and checksums: nothing is lost, reordered or
 // corrupted.
 func TestA2StreamingLoad(t *testing.T) {
+	testutil.Scenario(t)
 	streams, dur := 20, 3*time.Second
 	if testutil.Long() {
 		streams, dur = 200, 60*time.Second

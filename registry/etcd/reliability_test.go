@@ -169,6 +169,7 @@ func pollUntil(deadline time.Time, cond func() bool) time.Time {
 // is SIGKILLed; within TTL + interval + 0.5 s it is gone from GetService, a watcher
 // started before the kill saw its delete, and a client selector stopped returning it.
 func TestD1TTLExpiryOfCrashedNode(t *testing.T) {
+	testutil.Scenario(t)
 	addr := testutil.EtcdEndpoint(t)
 	svc, id := uniqueName("d1"), "crashing"
 	r := newRegistry(t, addr)
@@ -285,6 +286,7 @@ func TestD2GracefulDeregister(t *testing.T) {
 // failed registrations and keep serving, and after SIGCONT every node is in etcd again
 // within interval + 1 s, under a new lease: the old one expired meanwhile.
 func TestD3RegistryOutage(t *testing.T) {
+	testutil.Scenario(t)
 	e := testutil.StartEtcd(t)
 	addr := e.Endpoint()
 	const svc = "d3"

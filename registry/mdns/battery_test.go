@@ -233,6 +233,7 @@ func TestD4Discovery(t *testing.T) {
 // TestD4CrashedNode: a node whose process is SIGKILLed (no goodbye) answers no more
 // lookups at once, and watchers drop it within its record TTL + 1 s.
 func TestD4CrashedNode(t *testing.T) {
+	testutil.Scenario(t)
 	testutil.NeedNetns(t)
 	const ttl = 2 * time.Second
 	observer := newRegistry(t)
@@ -291,6 +292,7 @@ func listenCounter(t *testing.T, c *counter, ifaces ...string) *imdns.Conn {
 // each on the LAN, both families counted (announcements every half record TTL, here
 // 4 s, so that the window holds some).
 func TestD4IdleTraffic(t *testing.T) {
+	testutil.Scenario(t)
 	testutil.NeedNetns(t)
 	var c counter
 	listenCounter(t, &c, "mdns0") // the LAN: IPv4 and IPv6
@@ -333,6 +335,7 @@ func rss(t *testing.T, pid int) int64 {
 // port: it keeps answering correctly, sends no more replies than it got queries, its
 // multicast answers stay at one a second per record, and its RSS grows < 5 MiB.
 func TestD4HostilePackets(t *testing.T) {
+	testutil.Scenario(t)
 	testutil.NeedNetns(t)
 	victim := startNode(t, "victim", "victim-1", 10*time.Second)
 	observer := newRegistry(t)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/registry/cache"
 	natsreg "github.com/seed-b3892490/micro/registry/nats"
@@ -54,6 +55,7 @@ func TestHelperProcess(t *testing.T) {
 // TTL + interval + 0.5 s (3 s) of the kill it is gone from GetService, a watcher started
 // before the kill has seen its delete, and a selector no longer returns it.
 func TestD1CrashedNodeExpires(t *testing.T) {
+	testutil.Scenario(t)
 	requireNATS(t)
 	prefix := "test.micro." + unique()
 	r := newRegistry(t, topicsOf(prefix)...)
