@@ -212,9 +212,28 @@ func hasNodes(services []*registry.Service) bool {
 
 // Mark records the outcome of a call to node: unreachable and timing-out nodes are
 // ejected from selection for a while.
+//
+// A timeout counts towards ejection only when the node has answered nothing for
+// aliveWindow: a node that keeps answering other calls is loaded, not gone, and ejecting
+// it would pile its load on the others (LeastLoaded steers around slow nodes instead).
 func (s *registrySelector) Mark(service string, node *registry.Node, err error) {
+	if node != nil && isTimeout(err) {
+		s.smu.RLock()
+		var l *nodeLoad
+		if st := s.states[service]; st != nil {
+			l = st.loads[node.Id]
+		}
+		s.smu.RUnlock()
+		if l != nil && l.answeredWithin(s.clock(), aliveWindow) {
+			return
+		}
+	}
 	s.health.mark(service, node, err)
 }
+
+// aliveWindow is how recently a node must have answered for its timeouts not to count
+// towards ejection.
+const aliveWindow = 200 * time.Millisecond
 
 // Reset forgets the failures of service's nodes: every node is selectable again.
 func (s *registrySelector) Reset(service string) { s.health.reset(service) }

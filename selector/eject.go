@@ -17,7 +17,9 @@ import (
 //     route) or whose connection broke under a call (transport.ConnLostError: reset,
 //     closed) is ejected at once.
 //   - A node whose calls time out (408, 504, an expired deadline) three times in a row is
-//     ejected.
+//     ejected; with the registry selector, only timeouts while the node answers nothing
+//     else count (a node that keeps answering other calls within 200 ms is loaded, not
+//     gone).
 //   - An ejected node comes back after its back-off (1 s, doubling with each ejection in a
 //     row, at most 5 s) on probation: it takes one attempt at a time (it is not
 //     selected while an attempt on it is in flight, nor for 50 ms after a Select was

@@ -169,3 +169,55 @@ func TestProbationOneAttempt(t *testing.T) {
 		}
 	}
 }
+
+// Timeouts of a node that keeps answering other calls do not eject it: it is loaded,
+// not gone. Once it has answered nothing for aliveWindow, they do.
+func TestTimeoutsOfAnsweringNodeDoNotEject(t *testing.T) {
+	reg := registry.NewMemoryRegistry()
+	nodes := []*registry.Node{{Id: "a", Address: "127.0.0.1:1"}, {Id: "b", Address: "127.0.0.1:2"}}
+	if err := reg.Register(&registry.Service{Name: "x", Nodes: nodes}); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSelector(Registry(reg)).(*registrySelector)
+	defer s.Close()
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { return now }
+	s.now, s.base, s.health.now = clock, now, clock
+	selectIDs := func() string {
+		t.Helper()
+		next, err := s.Select("x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for i := 0; i < 64; i++ {
+			n, _ := next()
+			seen[n.Id] = true
+		}
+		out := []string{}
+		for _, id := range []string{"a", "b"} {
+			if seen[id] {
+				out = append(out, id)
+			}
+		}
+		return strings.Join(out, ",")
+	}
+	if got := selectIDs(); got != "a,b" {
+		t.Fatal(got)
+	}
+	timeout := merrors.Timeout("x", "per-try timeout")
+	s.Track("x", nodes[0])(nil) // a answers a call
+	for i := 0; i < 3; i++ {
+		s.Mark("x", nodes[0], timeout)
+	}
+	if got := selectIDs(); got != "a,b" {
+		t.Fatalf("three timeouts of a node that answered just now ejected it: %s", got)
+	}
+	now = now.Add(aliveWindow + time.Millisecond)
+	for i := 0; i < 3; i++ {
+		s.Mark("x", nodes[0], timeout)
+	}
+	if got := selectIDs(); got != "b" {
+		t.Fatalf("three timeouts of a node silent for %v: %s", aliveWindow, got)
+	}
+}

@@ -31,6 +31,7 @@ type nodeLoad struct {
 	avg      atomic.Uint64 // float64 bits: latency average in ns; 0 until the first sample
 	at       atomic.Int64  // when avg was last updated, on the selector's clock (ns)
 	hist     latencyHist   // of answered attempts, for quantiles
+	lastOK   atomic.Int64  // when an attempt last got an answer (not a timeout), on the selector's clock; 0: never
 }
 
 // begin counts an attempt in flight.
@@ -49,7 +50,16 @@ func (l *nodeLoad) end(start, now int64, err error) {
 		sample = max(sample, int64(failurePenalty))
 		answered = false
 	}
+	if answered && (err == nil || !isTimeout(err)) {
+		l.lastOK.Store(max(now, 1)) // 0 means never
+	}
 	l.observe(now, float64(max(sample, 1)), answered)
+}
+
+// answeredWithin reports whether an attempt on the node got an answer in the d before now.
+func (l *nodeLoad) answeredWithin(now int64, d time.Duration) bool {
+	last := l.lastOK.Load()
+	return last != 0 && now-last < int64(d)
 }
 
 // observe adds a latency sample (ns) taken at now to the average, and, for an answered
