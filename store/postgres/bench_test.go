@@ -16,9 +16,9 @@ func fill(b *testing.B, s *pgStore, db string, n int, value []byte) {
 	}
 	c := admin(b)
 	tb := table{db, store.DefaultTable}
-	exec(b, c, "INSERT INTO "+tb.ident()+" (key, value) SELECT convert_to('key/' || lpad(i::text, 6, '0'), 'UTF8'), $1"+
+	execSQL(b, c, "INSERT INTO "+tb.ident()+" (key, value) SELECT convert_to('key/' || lpad(i::text, 6, '0'), 'UTF8'), $1"+
 		" FROM generate_series(1, $2::int - 1) i", value, n)
-	exec(b, c, "ANALYZE "+tb.ident())
+	execSQL(b, c, "ANALYZE "+tb.ident())
 }
 
 // BenchmarkWrite: one Write of a 256-byte value (an upsert committed by the server).

@@ -26,7 +26,7 @@ func TestI1Conformance(t *testing.T) {
 			for _, db := range usedDatabases(s) {
 				if !seen[db] {
 					seen[db] = true
-					exec(t, c, "DROP SCHEMA IF EXISTS "+pgx.Identifier{db}.Sanitize()+" CASCADE")
+					execSQL(t, c, "DROP SCHEMA IF EXISTS "+pgx.Identifier{db}.Sanitize()+" CASCADE")
 				}
 			}
 		}

@@ -74,7 +74,7 @@ func admin(t testing.TB) *pgx.Conn {
 }
 
 // exec runs SQL of the test's own on c.
-func exec(t testing.TB, c *pgx.Conn, sql string, args ...interface{}) {
+func execSQL(t testing.TB, c *pgx.Conn, sql string, args ...interface{}) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -89,7 +89,7 @@ func dropAtEnd(t testing.TB, databases ...string) {
 	c := admin(t)
 	t.Cleanup(func() {
 		for _, db := range databases {
-			exec(t, c, "DROP SCHEMA IF EXISTS "+pgx.Identifier{db}.Sanitize()+" CASCADE")
+			execSQL(t, c, "DROP SCHEMA IF EXISTS "+pgx.Identifier{db}.Sanitize()+" CASCADE")
 		}
 	})
 }

@@ -60,10 +60,10 @@ func explain(t *testing.T, c *pgx.Conn, generic bool, q string, args []interface
 			t.Fatalf("EXPLAIN %s: %v", q, err)
 		}
 	} else {
-		exec(t, c, "SET plan_cache_mode = force_generic_plan")
-		defer exec(t, c, "RESET plan_cache_mode")
-		exec(t, c, "PREPARE micro_explain AS "+q)
-		defer exec(t, c, "DEALLOCATE micro_explain")
+		execSQL(t, c, "SET plan_cache_mode = force_generic_plan")
+		defer execSQL(t, c, "RESET plan_cache_mode")
+		execSQL(t, c, "PREPARE micro_explain AS "+q)
+		defer execSQL(t, c, "DEALLOCATE micro_explain")
 		lits := make([]string, len(args))
 		for i, a := range args {
 			lits[i] = literal(a)
@@ -95,9 +95,9 @@ func TestPrefixQueriesUseTheIndex(t *testing.T) {
 	}
 	c := admin(t)
 	tb := table{db, store.DefaultTable}
-	exec(t, c, "INSERT INTO "+tb.ident()+" (key, value, expiry) SELECT convert_to('key/' || lpad(i::text, 6, '0'), 'UTF8'), '\\x00',"+
+	execSQL(t, c, "INSERT INTO "+tb.ident()+" (key, value, expiry) SELECT convert_to('key/' || lpad(i::text, 6, '0'), 'UTF8'), '\\x00',"+
 		" CASE WHEN i % 3 = 0 THEN now() + interval '1 hour' END FROM generate_series(1, 20000) i")
-	exec(t, c, "ANALYZE "+tb.ident())
+	execSQL(t, c, "ANALYZE "+tb.ident())
 	var pkey string
 	if err := c.QueryRow(context.Background(), "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'", tb.ident()).Scan(&pkey); err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestSweep(t *testing.T) {
 	c := admin(t)
 	tb := table{db, store.DefaultTable}
 	const expired = sweepBatch + 500
-	exec(t, c, "INSERT INTO "+tb.ident()+" (key, value, expiry) SELECT convert_to('old/' || i, 'UTF8'), '', now() - interval '1 second'"+
+	execSQL(t, c, "INSERT INTO "+tb.ident()+" (key, value, expiry) SELECT convert_to('old/' || i, 'UTF8'), '', now() - interval '1 second'"+
 		" FROM generate_series(1, $1::int) i", expired)
 	count := func() int {
 		var n int
@@ -206,7 +206,7 @@ func TestExpiredRecordsAreNotReturned(t *testing.T) {
 	}
 	c := admin(t)
 	tb := table{db, store.DefaultTable}
-	exec(t, c, "INSERT INTO "+tb.ident()+" (key, value, expiry) VALUES ('\\x6f6c64', '', now() - interval '1 millisecond')") // "old"
+	execSQL(t, c, "INSERT INTO "+tb.ident()+" (key, value, expiry) VALUES ('\\x6f6c64', '', now() - interval '1 millisecond')") // "old"
 	if _, err := s.Read("old"); err != store.ErrNotFound {
 		t.Fatalf("Read of an expired record: %v", err)
 	}
@@ -409,7 +409,7 @@ func TestMetadataErrors(t *testing.T) {
 	// metadata another program wrote that is no object
 	c := admin(t)
 	tb := table{db, store.DefaultTable}
-	exec(t, c, "INSERT INTO "+tb.ident()+" (key, value, metadata) VALUES ('\\x626164', '', '[1]'), ('\\x6e756c6c', '', 'null')") // bad, null
+	execSQL(t, c, "INSERT INTO "+tb.ident()+" (key, value, metadata) VALUES ('\\x626164', '', '[1]'), ('\\x6e756c6c', '', 'null')") // bad, null
 	for _, k := range []string{"bad", "null"} {
 		_, err := s.Read(k)
 		if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), strconv.Quote(k)) {
