@@ -291,24 +291,35 @@ func (s *pgStore) connect() (*conn, store.Options, error) {
 	return c, s.opts, nil
 }
 
-// do runs f in a call. When f fails because its connection broke, do closes the pool's
-// idle connections (a server restart breaks them all) and runs f once more: every
-// statement of the store may run twice.
-func (s *pgStore) do(f func(call) error) error {
+// do runs f in a call, on the table that database and name name (empty: the store's).
+// When f fails because its connection broke, do closes the pool's idle connections (a
+// server restart breaks them all) and runs f once more: every statement of the store may
+// run twice. The errors of f come back as "store/postgres: <what> <table>: <error>";
+// undefined(err) tells a table that does not exist. A table f succeeds on is one the store
+// uses, which the sweep visits.
+func (s *pgStore) do(database, name, what string, f func(call, table) error) error {
 	c, cancel, err := s.begin()
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	err = f(c)
+	t, err := tableOf(c.opts, database, name)
+	if err != nil {
+		return err
+	}
+	err = f(c, t)
 	if err != nil && brokenConn(c.ctx, err) {
 		c.pool.Reset()
-		err = f(c)
+		err = f(c, t)
 	}
-	if err != nil && errors.Is(err, context.DeadlineExceeded) && c.ctx.Err() != nil {
-		err = fmt.Errorf("%w (no answer within %s)", err, c.timeout)
+	switch {
+	case err == nil:
+		s.used(t)
+		return nil
+	case errors.Is(err, context.DeadlineExceeded) && c.ctx.Err() != nil:
+		return fmt.Errorf("store/postgres: %s %s: %w (no answer within %s)", what, t, err, c.timeout)
 	}
-	return err
+	return fmt.Errorf("store/postgres: %s %s: %w", what, t, err)
 }
 
 // brokenConn reports whether err is the failure of the call's connection, not the
@@ -457,35 +468,22 @@ func (s *pgStore) Write(r *store.Record, opts ...store.WriteOption) error {
 		value = []byte{} // not NULL
 	}
 	key := []byte(r.Key)
-	var t table
-	err := s.do(func(c call) error {
-		var err error
-		if t, err = tableOf(c.opts, o.Database, o.Table); err != nil {
-			return err
-		}
+	return s.do(o.Database, o.Table, fmt.Sprintf("write %q to", r.Key), func(c call, t table) error {
 		q := "INSERT INTO " + t.ident() + " (key, value, metadata, expiry)" +
 			" VALUES ($1, $2, $3::jsonb, COALESCE(now() + $4::bigint * interval '1 microsecond', $5::timestamptz))" +
 			" ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata, expiry = EXCLUDED.expiry"
-		_, err = c.pool.Exec(c.ctx, q, key, value, md, ttl, at)
+		_, err := c.pool.Exec(c.ctx, q, key, value, md, ttl, at)
 		if undefined(err) {
 			if err = create(c.ctx, c.pool, t); err == nil {
 				_, err = c.pool.Exec(c.ctx, q, key, value, md, ttl, at)
 			}
 		}
-		return err
-	})
-	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "22P05" { // untranslatable_character
-			return fmt.Errorf("store/postgres: write %q to %s: the metadata holds a NUL character, which jsonb cannot store: %w", r.Key, t, err)
+			return fmt.Errorf("the metadata holds a NUL character, which jsonb cannot store: %w", err)
 		}
-		if t.name == "" {
-			return err
-		}
-		return fmt.Errorf("store/postgres: write %q to %s: %w", r.Key, t, err)
-	}
-	s.used(t)
-	return nil
+		return err
+	})
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -499,13 +497,8 @@ func (s *pgStore) Read(key string, opts ...store.ReadOption) ([]*store.Record, e
 	if exact && (key == "" || len(key) > MaxKeySize) {
 		return nil, store.ErrNotFound // no record has such a key
 	}
-	var t table
 	var recs []*store.Record
-	err := s.do(func(c call) error {
-		var err error
-		if t, err = tableOf(c.opts, o.Database, o.Table); err != nil {
-			return err
-		}
+	err := s.do(o.Database, o.Table, fmt.Sprintf("read %q from", key), func(c call, t table) error {
 		recs = nil
 		if exact {
 			q := "SELECT key, value, metadata, expiry, now() FROM " + t.ident() +
@@ -515,16 +508,8 @@ func (s *pgStore) Read(key string, opts ...store.ReadOption) ([]*store.Record, e
 		q, args := selectSQL("key, value, metadata, expiry, now()", t, patternOf(key, o))
 		return collectRecords(c.ctx, c.pool, t, &recs, q, args...)
 	})
-	switch {
-	case undefined(err):
-		recs, err = nil, nil
-	case err != nil:
-		if t.name == "" {
-			return nil, err
-		}
-		return nil, fmt.Errorf("store/postgres: read %q from %s: %w", key, t, err)
-	default:
-		s.used(t)
+	if err != nil && !undefined(err) {
+		return nil, err
 	}
 	if exact && len(recs) == 0 {
 		return nil, store.ErrNotFound
@@ -590,22 +575,14 @@ func (s *pgStore) Delete(key string, opts ...store.DeleteOption) error {
 	if key == "" || len(key) > MaxKeySize {
 		return nil // no record has such a key
 	}
-	var t table
-	err := s.do(func(c call) error {
-		var err error
-		if t, err = tableOf(c.opts, o.Database, o.Table); err != nil {
-			return err
-		}
-		_, err = c.pool.Exec(c.ctx, "DELETE FROM "+t.ident()+" WHERE key = $1", []byte(key))
+	err := s.do(o.Database, o.Table, fmt.Sprintf("delete %q from", key), func(c call, t table) error {
+		_, err := c.pool.Exec(c.ctx, "DELETE FROM "+t.ident()+" WHERE key = $1", []byte(key))
 		return err
 	})
-	switch {
-	case err == nil, undefined(err):
+	if undefined(err) {
 		return nil
-	case t.name == "":
-		return err
 	}
-	return fmt.Errorf("store/postgres: delete %q from %s: %w", key, t, err)
+	return err
 }
 
 func (s *pgStore) List(opts ...store.ListOption) ([]string, error) {
@@ -613,13 +590,8 @@ func (s *pgStore) List(opts ...store.ListOption) ([]string, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	var t table
-	var keys []string
-	err := s.do(func(c call) error {
-		var err error
-		if t, err = tableOf(c.opts, o.Database, o.Table); err != nil {
-			return err
-		}
+	keys := []string{}
+	err := s.do(o.Database, o.Table, "list", func(c call, t table) error {
 		q, args := selectSQL("key", t, pattern{o.Prefix, o.Suffix, o.Offset, o.Limit})
 		rows, err := c.pool.Query(c.ctx, q, args...)
 		if err != nil {
@@ -639,14 +611,8 @@ func (s *pgStore) List(opts ...store.ListOption) ([]string, error) {
 	switch {
 	case undefined(err):
 		return []string{}, nil
-	case err != nil && t.name == "":
-		return nil, err
 	case err != nil:
-		return nil, fmt.Errorf("store/postgres: list %s: %w", t, err)
-	}
-	s.used(t)
-	if keys == nil {
-		keys = []string{}
+		return nil, err
 	}
 	return keys, nil
 }
