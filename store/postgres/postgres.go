@@ -435,6 +435,8 @@ func (s *pgStore) Write(r *store.Record, opts ...store.WriteOption) error {
 		return errors.New("store/postgres: Write of a nil record")
 	case r.Key == "":
 		return errors.New("store/postgres: a record's key must not be empty")
+	case store.CheckRecord(r) != nil:
+		return fmt.Errorf("store/postgres: %w", store.CheckRecord(r))
 	case len(r.Key) > MaxKeySize:
 		return fmt.Errorf("store/postgres: key of %d bytes: the store takes at most %d", len(r.Key), MaxKeySize)
 	}
