@@ -21,6 +21,7 @@ import (
 // time bound with an error matching ErrUnavailable; once the server is back, calls work
 // again within 1 s. CI: 1 s outages; long tier (MICRO_TEST_LONG=1): 5 s.
 func TestI3Outage(t *testing.T) {
+	testutil.Scenario(t)
 	outage := time.Second
 	if testutil.Long() {
 		outage = 5 * time.Second

@@ -221,6 +221,7 @@ func proxyTo(t testing.TB, dsn string) (*faultProxy, string) {
 // naming the backend and the operation within its deadline (the store's Timeout, 500 ms):
 // no call hangs; a call after the heal works within 1 s, and the calls after it too.
 func TestI3Outage(t *testing.T) {
+	testutil.Scenario(t)
 	dsn := requireServer(t)
 	outage, timeout := 1500*time.Millisecond, 500*time.Millisecond
 	if testutil.Long() {

@@ -183,6 +183,7 @@ func (p *privateServer) logTail() string {
 // connections are dropped and the call runs again on a new one), and the records written
 // before the outage are there.
 func TestI3ServerRestart(t *testing.T) {
+	testutil.Scenario(t)
 	p := startPrivateServer(t)
 	outage, timeout := 1500*time.Millisecond, 500*time.Millisecond
 	if testutil.Long() {

@@ -52,6 +52,7 @@ var outageOps = []op{
 // answers) and Down (SIGKILL, then a new server on the same port). The outage lasts 1 s
 // in CI, the battery's 5 s in the long tier (MICRO_TEST_LONG=1).
 func TestI3Outage(t *testing.T) {
+	testutil.Scenario(t)
 	outage := time.Second
 	if testutil.Long() {
 		outage = 5 * time.Second
