@@ -3,9 +3,7 @@ package nats_test
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,36 +17,18 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// natsURL is the server the tests use: MICRO_TEST_NATS, or the local default.
-func natsURL() string {
-	if u := os.Getenv("MICRO_TEST_NATS"); u != "" {
-		return u
-	}
-	return "nats://127.0.0.1:4222"
-}
-
-var (
-	natsOnce       sync.Once
-	natsErr        error
-	natsMaxPayload int64
-)
-
-// requireNATS skips (or fails, with MICRO_TEST_REQUIRE=1) when the server is unreachable.
+// requireNATS skips (or fails, with MICRO_TEST_REQUIRE=1) when the shared server is
+// unreachable.
 func requireNATS(t testing.TB) {
 	t.Helper()
-	natsOnce.Do(func() {
-		nc, err := nats.Connect(natsURL(), nats.Timeout(2*time.Second), nats.NoReconnect())
-		if err != nil {
-			natsErr = err
-			return
-		}
-		natsMaxPayload = nc.MaxPayload()
-		nc.Close()
-	})
-	if natsErr != nil {
-		testutil.SkipOrFail(t, "NATS is not reachable at %s (set MICRO_TEST_NATS, or start nats-server): %v", natsURL(), natsErr)
-	}
+	natsMaxPayload = testutil.RequireNATS(t, false)
 }
+
+// natsMaxPayload is the shared server's max payload, once requireNATS has run.
+var natsMaxPayload int64
+
+// natsURL is the shared server's address.
+func natsURL() string { return testutil.SharedNATSURL() }
 
 func unique() string {
 	b := make([]byte, 6)

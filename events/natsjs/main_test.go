@@ -2,12 +2,9 @@ package natsjs_test
 
 import (
 	"io"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
 	"github.com/seed-b3892490/micro/events"
@@ -18,38 +15,15 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// natsURL is the server the tests share: MICRO_TEST_NATS, or the local default.
-func natsURL() string {
-	if u := os.Getenv("MICRO_TEST_NATS"); u != "" {
-		return u
-	}
-	return "nats://127.0.0.1:4222"
-}
-
-var (
-	natsOnce sync.Once
-	natsErr  error
-)
-
-// requireNATS skips (or fails, with MICRO_TEST_REQUIRE=1) when the server is unreachable
-// or has no JetStream.
+// requireNATS skips (or fails, with MICRO_TEST_REQUIRE=1) when the shared server (with JetStream) is
+// unreachable.
 func requireNATS(t testing.TB) {
 	t.Helper()
-	natsOnce.Do(func() {
-		nc, err := nats.Connect(natsURL(), nats.Timeout(2*time.Second), nats.NoReconnect())
-		if err != nil {
-			natsErr = err
-			return
-		}
-		defer nc.Close()
-		if _, err := nc.Request("$JS.API.INFO", nil, 2*time.Second); err != nil {
-			natsErr = err
-		}
-	})
-	if natsErr != nil {
-		testutil.SkipOrFail(t, "NATS with JetStream is not reachable at %s (set MICRO_TEST_NATS, or start nats-server -js): %v", natsURL(), natsErr)
-	}
+	testutil.RequireNATS(t, true)
 }
+
+// natsURL is the shared server's address.
+func natsURL() string { return testutil.SharedNATSURL() }
 
 // quietLogger keeps the expected warnings (dead letters) out of the test output unless
 // the test fails or runs with -v.

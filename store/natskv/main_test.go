@@ -83,44 +83,18 @@ func (b *bucketSet) deleteAll(url string) error {
 	return errors.Join(errs...)
 }
 
-// natsURL is the server the tests use: MICRO_TEST_NATS, or the local default.
-func natsURL() string {
-	if u := os.Getenv("MICRO_TEST_NATS"); u != "" {
-		return u
-	}
-	return "nats://127.0.0.1:4222"
-}
-
-var (
-	natsOnce       sync.Once
-	natsErr        error
-	natsMaxPayload int64
-)
-
-// requireNATS skips (or fails, with MICRO_TEST_REQUIRE=1) when the server or its
-// JetStream is unreachable.
+// requireNATS skips (or fails, with MICRO_TEST_REQUIRE=1) when the shared server (with JetStream) is
+// unreachable.
 func requireNATS(t testing.TB) {
 	t.Helper()
-	natsOnce.Do(func() {
-		nc, err := nats.Connect(natsURL(), nats.Timeout(2*time.Second), nats.NoReconnect())
-		if err != nil {
-			natsErr = err
-			return
-		}
-		defer nc.Close()
-		natsMaxPayload = nc.MaxPayload()
-		js, err := jetstream.New(nc)
-		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_, err = js.AccountInfo(ctx)
-			cancel()
-		}
-		natsErr = err
-	})
-	if natsErr != nil {
-		testutil.SkipOrFail(t, "NATS with JetStream is not reachable at %s (set MICRO_TEST_NATS, or start nats-server -js): %v", natsURL(), natsErr)
-	}
+	natsMaxPayload = testutil.RequireNATS(t, true)
 }
+
+// natsMaxPayload is the shared server's max payload, once requireNATS has run.
+var natsMaxPayload int64
+
+// natsURL is the shared server's address.
+func natsURL() string { return testutil.SharedNATSURL() }
 
 func unique() string {
 	b := make([]byte, 6)
