@@ -186,6 +186,7 @@ func TestB6CallReturnsWhenServerNeverAnswers(t *testing.T) {
 // calling: every call succeeds, A is deregistered before it stops accepting, and Stop
 // returns promptly after the last call in flight.
 func TestC1GracefulStopDrains(t *testing.T) {
+	testutil.Scenario(t)
 	mem := registry.NewMemoryRegistry()
 	probe := &testutil.DeregisterProbe{Registry: mem}
 	inflight := 200
