@@ -68,7 +68,7 @@ func normalize(v interface{}, depth int) (interface{}, error) {
 	case float32:
 		return floatNumber(float64(t)), nil
 	case time.Time:
-		return t.Format(time.RFC3339Nano), nil
+		return formatTime(t), nil
 	case fmt.Stringer:
 		return t.String(), nil // TOML's local dates and times
 	}
@@ -226,4 +226,18 @@ func sortedKeys(m map[string]interface{}) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// formatTime writes a time as RFC 3339. TOML's local dates and times (which the TOML
+// decoder marks with locations of these names) keep their own shorter forms.
+func formatTime(t time.Time) string {
+	switch t.Location().String() {
+	case "date-local":
+		return t.Format(time.DateOnly)
+	case "time-local":
+		return t.Format("15:04:05.999999999")
+	case "datetime-local":
+		return t.Format("2006-01-02T15:04:05.999999999")
+	}
+	return t.Format(time.RFC3339Nano)
 }
