@@ -31,6 +31,7 @@ import (
 	"github.com/seed-b3892490/micro/config/loader"
 	"github.com/seed-b3892490/micro/config/reader"
 	"github.com/seed-b3892490/micro/config/source"
+	"github.com/seed-b3892490/micro/config/source/file"
 	"github.com/seed-b3892490/micro/logger"
 )
 
@@ -124,3 +125,8 @@ func Load(source ...source.Source) error { return DefaultConfig.Load(source...) 
 
 // Watch watches a path of DefaultConfig.
 func Watch(path ...string) (Watcher, error) { return DefaultConfig.Watch(path...) }
+
+// LoadFile adds the file at path to DefaultConfig (its format taken from its extension).
+func LoadFile(path string) error {
+	return Load(file.NewSource(file.WithPath(path)))
+}

@@ -121,15 +121,29 @@ func (m *memoryLoader) Load(sources ...source.Source) error {
 	var errs []error
 	added := make([]*loaded, 0, len(sources))
 	for _, s := range sources {
+		l := &loaded{src: s}
+		// Watch before reading, so that no change between the two is missed: one that
+		// lands in between is read now and then seen again, unchanged, by the watcher.
+		if !m.opts.WithWatcherDisabled {
+			if w, err := s.Watch(); err == nil {
+				l.w = w
+			}
+		}
 		cs, err := m.read(s)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		added = append(added, &loaded{src: s, set: cs})
+		l.set = cs
+		added = append(added, l)
 	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
+		for _, l := range added {
+			if l.w != nil {
+				_ = l.w.Stop()
+			}
+		}
 		return ErrClosed
 	}
 	m.sources = append(m.sources, added...)
@@ -247,14 +261,22 @@ func (m *memoryLoader) apply(l *loaded, cs *source.ChangeSet) {
 func (m *memoryLoader) watch(l *loaded) {
 	defer m.wg.Done()
 	delay := minRewatch
+	m.mu.Lock()
+	first := l.w // made by Load
+	m.mu.Unlock()
 	for {
-		w, err := l.src.Watch()
-		if err != nil {
-			m.report(fmt.Errorf("config: watch source %q: %w", l.src.String(), err))
-			if !m.pause(&delay) {
-				return
+		w := first
+		first = nil
+		if w == nil {
+			var err error
+			w, err = l.src.Watch()
+			if err != nil {
+				m.report(fmt.Errorf("config: watch source %q: %w", l.src.String(), err))
+				if !m.pause(&delay) {
+					return
+				}
+				continue
 			}
-			continue
 		}
 		m.mu.Lock()
 		if m.closed {
