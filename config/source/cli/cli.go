@@ -8,7 +8,8 @@
 // elements, numbers and booleans their types; durations are taken in their string form.
 //
 // Pass the context of the running action with Context or WithContext. Without one, the
-// source parses the process's arguments against the flags of cmd.App() when it is read.
+// source parses the process's arguments against the flags of cmd.App() when it is read,
+// up to the first argument cmd does not define.
 package cli
 
 import (
@@ -63,9 +64,9 @@ func processContext() (*cli.Context, error) {
 			return nil, err
 		}
 	}
-	if err := set.Parse(os.Args[1:]); err != nil {
-		return nil, err
-	}
+	// Arguments cmd does not define (a test binary's -test.* flags, say) end parsing
+	// without failing the read: cmd itself reports them when it parses.
+	_ = set.Parse(os.Args[1:])
 	return cli.NewContext(app, set, nil), nil
 }
 
