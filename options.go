@@ -9,6 +9,7 @@ import (
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/cmd"
+	"github.com/seed-b3892490/micro/config"
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/selector"
@@ -33,6 +34,9 @@ type Options struct {
 	// Store is the service's store. Default: a file store of its own (store.NewStore) in
 	// the table named after the service; see Store.
 	Store store.Store
+	// Config is the service's configuration: config.DefaultConfig unless set. The
+	// service loads no source into it; the program does (see package config).
+	Config config.Config
 
 	BeforeStart []func() error
 	AfterStart  []func() error
@@ -80,6 +84,9 @@ func Server(s server.Server) Option { return func(o *Options) { o.Server = s } }
 // the service's name, follows renames of the service while nobody else set the table
 // (--store_table does), and closes it when it stops.
 func Store(s store.Store) Option { return func(o *Options) { o.Store = s } }
+
+// Config sets the service's configuration (Options().Config).
+func Config(c config.Config) Option { return func(o *Options) { o.Config = c } }
 
 // Registry sets the registry of the server and client.
 func Registry(r registry.Registry) Option { return func(o *Options) { o.Registry = r } }

@@ -13,6 +13,7 @@ import (
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/cmd"
+	"github.com/seed-b3892490/micro/config"
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/server"
 	"github.com/seed-b3892490/micro/store"
@@ -35,6 +36,9 @@ func newService(opts ...Option) *service {
 	o := Options{Context: context.Background(), Signal: true}
 	for _, f := range opts {
 		f(&o)
+	}
+	if o.Config == nil {
+		o.Config = config.DefaultConfig
 	}
 	s := &service{opts: o}
 	s.mu.Lock()
@@ -188,6 +192,7 @@ func (s *service) Init(opts ...Option) {
 		cmd.Server(&o.Server),
 		cmd.Logger(&o.Logger),
 		cmd.Store(&o.Store),
+		cmd.Config(&o.Config),
 	)
 	if err != nil {
 		s.fail(fmt.Errorf("micro: flags: %w", err))

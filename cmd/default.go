@@ -15,6 +15,7 @@ import (
 
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
+	"github.com/seed-b3892490/micro/config"
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/selector"
@@ -62,6 +63,11 @@ var (
 	DefaultServers = map[string]func(...server.Option) server.Server{
 		"mucp": server.NewServer,
 	}
+	// DefaultConfigs are the config implementations --config can name: default (the
+	// merging, hot-reloading config.NewConfig).
+	DefaultConfigs = map[string]func(...config.Option) (config.Config, error){
+		"default": config.NewConfig,
+	}
 	// DefaultStores are the stores --store can name: file (the default) and memory. A
 	// main that wants a database store adds it:
 	//
@@ -93,6 +99,7 @@ var (
 		&cli.StringFlag{Name: "selector", EnvVars: []string{"MICRO_SELECTOR"}, Usage: "selector to use (random, roundrobin, leastloaded)"},
 		&cli.StringFlag{Name: "transport", EnvVars: []string{"MICRO_TRANSPORT"}, Usage: "transport to use (http)"},
 		&cli.StringFlag{Name: "transport_address", EnvVars: []string{"MICRO_TRANSPORT_ADDRESS"}, Usage: "comma-separated transport addresses"},
+		&cli.StringFlag{Name: "config", EnvVars: []string{"MICRO_CONFIG"}, Usage: "config implementation to use: default, or others the program adds to cmd.DefaultConfigs"},
 		&cli.StringFlag{Name: "store", EnvVars: []string{"MICRO_STORE"}, Usage: "store to use: file (default), memory, or others where the program links them"},
 		&cli.StringFlag{Name: "store_address", EnvVars: []string{"MICRO_STORE_ADDRESS"}, Usage: "comma-separated addresses of the store's servers"},
 		&cli.StringFlag{Name: "store_database", EnvVars: []string{"MICRO_STORE_DATABASE"}, Usage: "the store's database (default micro)"},
@@ -142,6 +149,7 @@ func NewCmd(opts ...Option) Cmd {
 		Clients:    maps.Clone(DefaultClients),
 		Servers:    maps.Clone(DefaultServers),
 		Stores:     maps.Clone(DefaultStores),
+		Configs:    maps.Clone(DefaultConfigs),
 	}
 	for _, f := range opts {
 		f(&o)
@@ -358,6 +366,17 @@ func (c *cmd) apply(ctx *cli.Context) error {
 	}
 	if err := c.applyStore(ctx); err != nil {
 		return err
+	}
+	if name := ctx.String("config"); name != "" && o.Config != nil {
+		fn, ok := o.Configs[name]
+		if !ok {
+			return unknown("config", name, slices.Collect(maps.Keys(o.Configs)))
+		}
+		conf, err := fn()
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		*o.Config = conf
 	}
 
 	if v := ctx.String("server_name"); v != "" {

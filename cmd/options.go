@@ -5,6 +5,7 @@ import (
 
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
+	"github.com/seed-b3892490/micro/config"
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/selector"
@@ -25,6 +26,7 @@ type Options struct {
 	Server    *server.Server
 	Logger    *logger.Logger
 	Store     *store.Store
+	Config    *config.Config
 
 	Registries map[string]func(...registry.Option) registry.Registry
 	Selectors  map[string]func(...selector.Option) selector.Selector
@@ -33,6 +35,7 @@ type Options struct {
 	Clients    map[string]func(...client.Option) client.Client
 	Servers    map[string]func(...server.Option) server.Server
 	Stores     map[string]func(...store.Option) store.Store
+	Configs    map[string]func(...config.Option) (config.Config, error)
 
 	Name        string
 	Description string
@@ -110,6 +113,14 @@ func NewClient(name string, c func(...client.Option) client.Client) Option {
 // NewServer adds a server by name.
 func NewServer(name string, s func(...server.Option) server.Server) Option {
 	return func(o *Options) { o.Servers[name] = s }
+}
+
+// Config points the --config flag at c.
+func Config(c *config.Config) Option { return func(o *Options) { o.Config = c } }
+
+// NewConfig adds a config implementation by name.
+func NewConfig(name string, c func(...config.Option) (config.Config, error)) Option {
+	return func(o *Options) { o.Configs[name] = c }
 }
 
 // NewStore adds a store backend by name.
