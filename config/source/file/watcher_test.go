@@ -13,6 +13,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/seed-b3892490/micro/config/source"
+	"github.com/seed-b3892490/micro/internal/testutil"
 )
 
 const waitLimit = 5 * time.Second
@@ -123,9 +124,11 @@ func percentiles(lat []time.Duration) (p50, p99, maxLat time.Duration) {
 	return at(50), at(99), s[len(s)-1]
 }
 
-// TestH1SaveStyles is reliability battery H1: one watcher per save style must see each of
-// 100 edits, each within a second.
+// TestH1SaveStyles is reliability battery H1 and issue 8's acceptance 2: one watcher per
+// save style must see each of 100 edits, each within a second. It runs at full size once
+// per test binary (testutil.Scenario); the battery's CI size is 20 per style.
 func TestH1SaveStyles(t *testing.T) {
+	testutil.Scenario(t)
 	const edits = 100
 	styles := []struct {
 		name string
