@@ -87,6 +87,7 @@ func buildTree(l layout, pairs []pair) map[string]interface{} {
 	type entry struct {
 		key  string
 		path []string
+		raw  []byte
 		val  interface{}
 	}
 	entries := make([]entry, 0, len(pairs))
@@ -94,13 +95,16 @@ func buildTree(l layout, pairs []pair) map[string]interface{} {
 		if !l.belongs(p.key) {
 			continue
 		}
-		entries = append(entries, entry{key: p.key, path: l.path(p.key), val: decodeValue(p.value)})
+		entries = append(entries, entry{key: p.key, path: l.path(p.key), raw: p.value, val: decodeValue(p.value)})
 	}
 	slices.SortStableFunc(entries, func(a, b entry) int {
 		if c := cmp.Compare(len(a.path), len(b.path)); c != 0 {
 			return c
 		}
-		return strings.Compare(a.key, b.key)
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.raw, b.raw) // etcd keys are unique; this keeps any input's order out
 	})
 	root := map[string]interface{}{}
 	for _, e := range entries {
@@ -150,16 +154,16 @@ func merge(dst, src map[string]interface{}) {
 }
 
 // decodeValue returns the JSON value b holds (numbers as json.Number), or b as a string
-// when it is not one JSON value.
+// (invalid UTF-8 replaced, as encoding would) when it is not one JSON value.
 func decodeValue(b []byte) interface{} {
 	if !json.Valid(b) {
-		return string(b)
+		return strings.ToValidUTF8(string(b), "\uFFFD")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v interface{}
 	if err := dec.Decode(&v); err != nil {
-		return string(b)
+		return strings.ToValidUTF8(string(b), "\uFFFD")
 	}
 	return v
 }
@@ -195,6 +199,10 @@ func flatten(l layout, doc map[string]interface{}) (map[string][]byte, error) {
 				return nil, fmt.Errorf("the document has keys outside the prefix %q, or no object at it", l.prefix)
 			}
 			doc = sub
+		}
+		if len(doc) == 0 && l.base != "" {
+			// {"micro":{"config":{}}}: the prefix's path reads back only if a key is there.
+			return map[string][]byte{l.base: []byte("{}")}, nil
 		}
 	}
 	out := map[string][]byte{}
