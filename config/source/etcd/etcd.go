@@ -26,7 +26,8 @@
 // # Conflicts
 //
 // Keys are applied from the shallowest to the deepest, keys of the same depth in byte
-// order, each at its path: an object merges into an object already there, its entries
+// order (of /a//b and /a/b, which name one path, /a/b comes last and wins), each at its
+// path: an object merges into an object already there, its entries
 // winning; anything else replaces what is there. So deeper keys win, whatever order etcd
 // or a JSON object gives them: /a = 1 with /a/b = 2 is {"a":{"b":2}}, and /a =
 // {"b":1,"c":2} with /a/b = 3 is {"a":{"b":3,"c":2}}. The same keys and values always
@@ -42,7 +43,8 @@
 // transaction: one key per leaf (strings as they are, unless they would read back as
 // another JSON value, as "true" or "12" would, when they are stored quoted; other
 // values as JSON; an empty object as {}), keys of the old document that are not in the
-// new one deleted, unchanged keys left alone. It fails if the document's object keys
+// new one deleted, unchanged keys left alone; the transaction holds only if no key under
+// the prefix changed since Write read them, and Write tries again if one did. It fails if the document's object keys
 // are empty or hold a "/", or, with StripPrefix(false), if the document has keys outside
 // the prefix's path. etcd bounds the operations of one transaction (--max-txn-ops, 128
 // by default), and so the keys one Write may change.

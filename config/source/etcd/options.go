@@ -57,8 +57,9 @@ func WithDialTimeout(d time.Duration) source.Option {
 	return source.ContextOption(dialTimeoutKey{}, d)
 }
 
-// TLSConfig sets the TLS configuration of the connection to etcd (it is cloned). Default:
-// plain TCP, unless an endpoint is an https:// URL.
+// TLSConfig sets the TLS configuration of the connections to etcd (it is cloned), for
+// host:port and https:// endpoints; http:// endpoints stay plain. Default: plain TCP,
+// except for https:// endpoints, which use TLS with the system's roots.
 func TLSConfig(c *tls.Config) source.Option { return source.ContextOption(tlsConfigKey{}, c) }
 
 // settings are the options of a source, read from its context once.
