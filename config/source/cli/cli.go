@@ -17,12 +17,12 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/seed-b3892490/micro/cmd"
 	"github.com/seed-b3892490/micro/config/source"
+	"github.com/seed-b3892490/micro/config/source/internal/tree"
 )
 
 type contextKey struct{}
@@ -102,15 +102,9 @@ func (s *cliSource) Read() (*source.ChangeSet, error) {
 		if len(path) == 0 {
 			continue
 		}
-		setPath(root, path, value(ctx, f, name))
+		tree.Set(root, path, value(ctx, f, name))
 	}
-	data, err := s.opts.Encoder.Encode(root)
-	if err != nil {
-		return nil, err
-	}
-	cs := &source.ChangeSet{Timestamp: time.Now(), Format: s.opts.Encoder.String(), Source: s.String(), Data: data}
-	cs.Checksum = cs.Sum()
-	return cs, nil
+	return tree.ChangeSet(s.opts.Encoder, s.String(), root)
 }
 
 func value(ctx *cli.Context, f cli.Flag, name string) interface{} {
@@ -136,21 +130,6 @@ func value(ctx *cli.Context, f cli.Flag, name string) interface{} {
 			return g.GetValue()
 		}
 		return ctx.String(name)
-	}
-}
-
-func setPath(m map[string]interface{}, path []string, v interface{}) {
-	for _, p := range path[:len(path)-1] {
-		next, ok := m[p].(map[string]interface{})
-		if !ok {
-			next = map[string]interface{}{}
-			m[p] = next
-		}
-		m = next
-	}
-	last := path[len(path)-1]
-	if _, isMap := m[last].(map[string]interface{}); !isMap {
-		m[last] = v
 	}
 }
 

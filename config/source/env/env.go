@@ -15,9 +15,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/seed-b3892490/micro/config/source"
+	"github.com/seed-b3892490/micro/config/source/internal/tree"
 )
 
 // DefaultPrefixes are the prefixes read when no option names any: none, so every
@@ -73,7 +73,6 @@ func (e *envSource) Read() (*source.ChangeSet, error) {
 	vars := e.environ()
 	sort.Strings(vars)
 	root := map[string]interface{}{}
-	// Shallow paths first, so a deeper variable replaces a leaf in its way.
 	type kv struct {
 		path []string
 		val  interface{}
@@ -99,17 +98,10 @@ func (e *envSource) Read() (*source.ChangeSet, error) {
 		}
 		all = append(all, kv{path, parse(value)})
 	}
-	sort.SliceStable(all, func(i, j int) bool { return len(all[i].path) < len(all[j].path) })
-	for _, e := range all {
-		set(root, e.path, e.val)
+	for _, v := range all {
+		tree.Set(root, v.path, v.val)
 	}
-	data, err := e.opts.Encoder.Encode(root)
-	if err != nil {
-		return nil, err
-	}
-	cs := &source.ChangeSet{Timestamp: time.Now(), Format: e.opts.Encoder.String(), Source: e.String(), Data: data}
-	cs.Checksum = cs.Sum()
-	return cs, nil
+	return tree.ChangeSet(e.opts.Encoder, e.String(), root)
 }
 
 // match reports whether name is read, and the name to build the path from.
@@ -138,22 +130,6 @@ func parse(v string) interface{} {
 		return b
 	}
 	return v
-}
-
-func set(m map[string]interface{}, path []string, v interface{}) {
-	for _, p := range path[:len(path)-1] {
-		next, ok := m[p].(map[string]interface{})
-		if !ok {
-			next = map[string]interface{}{}
-			m[p] = next
-		}
-		m = next
-	}
-	last := path[len(path)-1]
-	if _, isMap := m[last].(map[string]interface{}); isMap {
-		return // a deeper variable already made a map here
-	}
-	m[last] = v
 }
 
 // Write is not supported: the environment is read-only to a config source.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/seed-b3892490/micro/config/source"
+	"github.com/seed-b3892490/micro/config/source/internal/tree"
 )
 
 type includeUnsetKey struct{}
@@ -53,20 +54,14 @@ func (s *flagSource) Read() (*source.ChangeSet, error) {
 		if len(path) == 0 {
 			return
 		}
-		setPath(root, path, value(f))
+		tree.Set(root, path, value(f))
 	}
 	if s.unset {
 		s.fs.VisitAll(add)
 	} else {
 		s.fs.Visit(add)
 	}
-	data, err := s.opts.Encoder.Encode(root)
-	if err != nil {
-		return nil, err
-	}
-	cs := &source.ChangeSet{Timestamp: time.Now(), Format: s.opts.Encoder.String(), Source: s.String(), Data: data}
-	cs.Checksum = cs.Sum()
-	return cs, nil
+	return tree.ChangeSet(s.opts.Encoder, s.String(), root)
 }
 
 func split(name string) []string {
@@ -87,23 +82,6 @@ func value(f *flag.Flag) interface{} {
 		}
 	}
 	return f.Value.String()
-}
-
-// setPath puts v at path; a deeper flag replaces a leaf in its way, and a leaf never
-// replaces a map.
-func setPath(m map[string]interface{}, path []string, v interface{}) {
-	for _, p := range path[:len(path)-1] {
-		next, ok := m[p].(map[string]interface{})
-		if !ok {
-			next = map[string]interface{}{}
-			m[p] = next
-		}
-		m = next
-	}
-	last := path[len(path)-1]
-	if _, isMap := m[last].(map[string]interface{}); !isMap {
-		m[last] = v
-	}
 }
 
 // Write is not supported: flags are read-only to a config source.
