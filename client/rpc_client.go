@@ -301,7 +301,7 @@ var reserved = []string{
 	"Micro-Service", "Micro-Endpoint", "Micro-Method", "Micro-Id", "Micro-Stream", "Micro-Topic",
 	"Micro-Error", "Micro-Protocol", "Micro-Target", "Content-Type", "Content-Length", "Accept",
 	"Timeout", "User-Agent", "Local", "Remote", "Host", "Connection", "Te", "Transfer-Encoding",
-	"Upgrade", "Keep-Alive", "Trailer", "Http2-Settings", "Accept-Encoding",
+	"Upgrade", "Keep-Alive", "Trailer", "Http2-Settings", "Accept-Encoding", "Micro-Peer-Service",
 }
 
 func isReserved(k string) bool {

@@ -861,14 +861,17 @@ func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, 
 	if parent != base && base.Done() != nil {
 		stop = context.AfterFunc(base, cancel)
 	}
-	md := make(metadata.Metadata, len(hdr)+2)
+	md := make(metadata.Metadata, len(hdr)+3)
 	for k, v := range hdr {
-		if len(k) > 0 && k[0] != ':' {
+		if len(k) > 0 && k[0] != ':' && !serverOwned(k) {
 			md[k] = v
 		}
 	}
 	md["Local"] = sock.Local()
 	md["Remote"] = sock.Remote()
+	if peer, ok := peerService(sock); ok {
+		md[PeerServiceKey] = peer
+	}
 	ctx = metadata.NewContextNoCopy(ctx, md)
 	return ctx, func() {
 		if stop != nil {

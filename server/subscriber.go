@@ -211,9 +211,14 @@ func (s *rpcServer) eventHandler(sub *subscriber) broker.Handler {
 			return errors.UnsupportedMediaType(name, "unsupported Content-Type %q on topic %s", ct, sub.topic)
 		}
 		nc, _ := codecs.NewCodec(media, codecsOpt, DefaultCodecs)
-		md := make(metadata.Metadata, len(bm.Header))
+		md := make(metadata.Metadata, len(bm.Header)+1)
 		for k, v := range bm.Header {
-			md[k] = v
+			if !serverOwned(k) {
+				md[k] = v
+			}
+		}
+		if re, ok := e.(*rpcEvent); ok && re.peer != "" {
+			md[PeerServiceKey] = re.peer
 		}
 		ctx := context.WithValue(metadata.NewContextNoCopy(base, md), eventKey{}, e)
 		var errs []error
@@ -275,6 +280,7 @@ func (s *rpcServer) serveEvent(sock transport.Socket, msg *transport.Message, to
 		return
 	}
 	ev := &rpcEvent{topic: topic, msg: broker.Message{Header: msg.Header, Body: msg.Body}}
+	ev.peer, _ = peerService(sock)
 	var errs []error
 	for _, sb := range subs {
 		if err := s.eventHandler(sb)(ev); err != nil {
@@ -292,6 +298,7 @@ func (s *rpcServer) serveEvent(sock transport.Socket, msg *transport.Message, to
 type rpcEvent struct {
 	topic string
 	msg   broker.Message
+	peer  string // the service of the sender's verified certificate
 }
 
 func (e *rpcEvent) Topic() string            { return e.topic }
