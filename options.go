@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/seed-b3892490/micro/auth"
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/cmd"
@@ -34,6 +35,15 @@ type Options struct {
 	// Store is the service's store. Default: a file store of its own (store.NewStore) in
 	// the table named after the service; see Store.
 	Store store.Store
+	// Auth authenticates the service's callers. Default auth.DefaultAuth (noop), which
+	// enforces nothing; any other (auth/jwt, or --auth=jwt) turns enforcement on: see
+	// Auth.
+	Auth auth.Auth
+	// AuthRules authorise callers once Auth is on; nil admits any authenticated caller.
+	AuthRules auth.Rules
+	// PublicEndpoints are served without authentication once Auth is on.
+	PublicEndpoints []string
+
 	// Config is the service's configuration: config.DefaultConfig unless set. The
 	// service loads no source into it; the program does (see package config).
 	Config config.Config
@@ -84,6 +94,29 @@ func Server(s server.Server) Option { return func(o *Options) { o.Server = s } }
 // the service's name, follows renames of the service while nobody else set the table
 // (--store_table does), and closes it when it stops.
 func Store(s store.Store) Option { return func(o *Options) { o.Store = s } }
+
+// Auth sets the service's auth. With any auth but noop, the service enforces it:
+//
+//   - every RPC and stream must carry "Authorization: Bearer <token>" that the auth
+//     accepts (or come over mutual TLS with a certificate from the service CA, see
+//     auth/ca); without, the caller gets 401 and the handler never runs;
+//   - every message for the service's subscribers must carry a publisher's token too
+//     (whether it came through the broker or straight to the RPC port);
+//   - the rules of AuthRules, when given, authorise each call (403 when they refuse);
+//   - the service's client attaches the service's own token to its calls and
+//     publications, renewing it before it expires (see wrapper/auth.ServiceClient).
+//
+// Endpoints named by PublicEndpoints are served to anyone.
+func Auth(a auth.Auth) Option { return func(o *Options) { o.Auth = a } }
+
+// AuthRules sets the rules that authorise callers once auth is on.
+func AuthRules(r auth.Rules) Option { return func(o *Options) { o.AuthRules = r } }
+
+// PublicEndpoints names endpoints ("Greeter.Health") served without authentication once
+// auth is on.
+func PublicEndpoints(endpoints ...string) Option {
+	return func(o *Options) { o.PublicEndpoints = append(o.PublicEndpoints, endpoints...) }
+}
 
 // Config sets the service's configuration (Options().Config).
 func Config(c config.Config) Option { return func(o *Options) { o.Config = c } }

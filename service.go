@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/seed-b3892490/micro/auth"
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/cmd"
@@ -23,7 +24,11 @@ type service struct {
 	mu       sync.Mutex
 	opts     Options
 	cmdDone  bool
-	ownedCli bool // the client was made by this service
+	ownedCli bool          // the client was made by this service
+	baseCli  client.Client // that client, before wrappers
+	// authOn is the auth whose enforcement the server got; authCli the one whose token
+	// the client attaches (each installed once).
+	authOn, authCli auth.Auth
 	// ownStore is the store the service made (or cmd made for it), closed by Stop;
 	// storeTable is the table the service gave it, kept equal to the service's name
 	// while the store's table is still that one.
@@ -39,6 +44,9 @@ func newService(opts ...Option) *service {
 	}
 	if o.Config == nil {
 		o.Config = config.DefaultConfig
+	}
+	if o.Auth == nil {
+		o.Auth = auth.DefaultAuth
 	}
 	s := &service{opts: o}
 	s.mu.Lock()
@@ -85,6 +93,7 @@ func (s *service) build() {
 	if o.Selector != nil {
 		copts = append(copts, client.Selector(o.Selector))
 	}
+	sopts = append(sopts, s.authOptions()...)
 	sopts = append(sopts, o.serverOpts...)
 	copts = append(copts, o.clientOpts...)
 	if err := o.Server.Init(sopts...); err != nil {
@@ -92,7 +101,7 @@ func (s *service) build() {
 	}
 	if o.Client == nil {
 		o.Client = client.NewClient(copts...)
-		s.ownedCli = true
+		s.ownedCli, s.baseCli = true, o.Client
 		for i := len(o.wrappers) - 1; i >= 0; i-- {
 			o.Client = o.wrappers[i](o.Client)
 		}
@@ -107,6 +116,7 @@ func (s *service) build() {
 		o.wrappers = nil
 	}
 	o.serverOpts, o.clientOpts = nil, nil
+	s.wrapAuthClient()
 	s.buildStore()
 	for ; o.applied < len(o.handlers); o.applied++ {
 		h := o.handlers[o.applied]
@@ -193,6 +203,7 @@ func (s *service) Init(opts ...Option) {
 		cmd.Logger(&o.Logger),
 		cmd.Store(&o.Store),
 		cmd.Config(&o.Config),
+		cmd.Auth(&o.Auth),
 	)
 	if err != nil {
 		s.fail(fmt.Errorf("micro: flags: %w", err))
@@ -206,6 +217,13 @@ func (s *service) Init(opts ...Option) {
 		}
 		s.ownStore, s.storeTable = o.Store, table
 	}
+	if opts := s.authOptions(); len(opts) > 0 {
+		// --auth turned auth on
+		if err := o.Server.Init(opts...); err != nil {
+			s.fail(fmt.Errorf("micro: configure server: %w", err))
+		}
+	}
+	s.wrapAuthClient()
 	s.buildStore()
 }
 
@@ -262,7 +280,7 @@ func (s *service) Start() error {
 func (s *service) Stop() error {
 	s.mu.Lock()
 	o := s.opts
-	owned := s.ownedCli
+	owned, base := s.ownedCli, s.baseCli
 	ownStore := s.ownStore
 	s.mu.Unlock()
 	var errs []error
@@ -279,7 +297,8 @@ func (s *service) Stop() error {
 			errs = append(errs, fmt.Errorf("micro: after stop: %w", err))
 		}
 	}
-	if c, ok := o.Client.(io.Closer); ok && owned {
+	// the client the service made, under any wrappers
+	if c, ok := base.(io.Closer); ok && owned {
 		if err := c.Close(); err != nil {
 			errs = append(errs, err)
 		}

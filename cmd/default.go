@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/seed-b3892490/micro/auth"
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/config"
@@ -63,6 +64,11 @@ var (
 	DefaultServers = map[string]func(...server.Option) server.Server{
 		"mucp": server.NewServer,
 	}
+	// DefaultAuths are the auth implementations --auth can name: noop (the default,
+	// enforcing nothing) and jwt (signed tokens; enforcement on).
+	DefaultAuths = map[string]func(...auth.Option) auth.Auth{
+		"noop": auth.NewAuth,
+	}
 	// DefaultConfigs are the config implementations --config can name: default (the
 	// merging, hot-reloading config.NewConfig).
 	DefaultConfigs = map[string]func(...config.Option) (config.Config, error){
@@ -99,6 +105,12 @@ var (
 		&cli.StringFlag{Name: "selector", EnvVars: []string{"MICRO_SELECTOR"}, Usage: "selector to use (random, roundrobin, leastloaded)"},
 		&cli.StringFlag{Name: "transport", EnvVars: []string{"MICRO_TRANSPORT"}, Usage: "transport to use (http)"},
 		&cli.StringFlag{Name: "transport_address", EnvVars: []string{"MICRO_TRANSPORT_ADDRESS"}, Usage: "comma-separated transport addresses"},
+		&cli.StringFlag{Name: "auth", EnvVars: []string{"MICRO_AUTH"}, Usage: "auth to use: noop (default, enforces nothing) or jwt (every call needs a token)"},
+		&cli.StringFlag{Name: "auth_id", EnvVars: []string{"MICRO_AUTH_ID"}, Usage: "the service's account ID"},
+		&cli.StringFlag{Name: "auth_secret", EnvVars: []string{"MICRO_AUTH_SECRET"}, Usage: "the service's account secret"},
+		&cli.StringFlag{Name: "auth_namespace", EnvVars: []string{"MICRO_AUTH_NAMESPACE"}, Value: auth.DefaultNamespace, Usage: "the namespace of accounts and issuer of tokens"},
+		&cli.StringFlag{Name: "auth_public_key", EnvVars: []string{"MICRO_AUTH_PUBLIC_KEY"}, Usage: "base64 PEM public key that verifies tokens"},
+		&cli.StringFlag{Name: "auth_private_key", EnvVars: []string{"MICRO_AUTH_PRIVATE_KEY"}, Usage: "base64 PEM private key that signs tokens"},
 		&cli.StringFlag{Name: "config", EnvVars: []string{"MICRO_CONFIG"}, Usage: "config implementation to use: default, or others the program adds to cmd.DefaultConfigs"},
 		&cli.StringFlag{Name: "store", EnvVars: []string{"MICRO_STORE"}, Usage: "store to use: file (default), memory, or others where the program links them"},
 		&cli.StringFlag{Name: "store_address", EnvVars: []string{"MICRO_STORE_ADDRESS"}, Usage: "comma-separated addresses of the store's servers"},
@@ -150,6 +162,7 @@ func NewCmd(opts ...Option) Cmd {
 		Servers:    maps.Clone(DefaultServers),
 		Stores:     maps.Clone(DefaultStores),
 		Configs:    maps.Clone(DefaultConfigs),
+		Auths:      maps.Clone(DefaultAuths),
 	}
 	for _, f := range opts {
 		f(&o)
@@ -367,6 +380,9 @@ func (c *cmd) apply(ctx *cli.Context) error {
 	if err := c.applyStore(ctx); err != nil {
 		return err
 	}
+	if err := c.applyAuth(ctx); err != nil {
+		return err
+	}
 	if name := ctx.String("config"); name != "" && o.Config != nil {
 		fn, ok := o.Configs[name]
 		if !ok {
@@ -493,3 +509,41 @@ func App() *cli.App { return DefaultCmd.App() }
 
 // DefaultOptions returns DefaultCmd's options.
 func DefaultOptions() Options { return DefaultCmd.Options() }
+
+// applyAuth applies the auth flags: --auth replaces the auth with a new one of that name
+// made with the other flags; without it, the other flags configure the auth in place.
+func (c *cmd) applyAuth(ctx *cli.Context) error {
+	o := c.opts
+	if o.Auth == nil {
+		return nil
+	}
+	var aopts []auth.Option
+	if id, secret := ctx.String("auth_id"), ctx.String("auth_secret"); id != "" || secret != "" {
+		aopts = append(aopts, auth.Credentials(id, secret))
+	}
+	if ctx.IsSet("auth_namespace") {
+		aopts = append(aopts, auth.Namespace(ctx.String("auth_namespace")))
+	}
+	if v := ctx.String("auth_public_key"); v != "" {
+		aopts = append(aopts, auth.PublicKey(v))
+	}
+	if v := ctx.String("auth_private_key"); v != "" {
+		aopts = append(aopts, auth.PrivateKey(v))
+	}
+	if name := ctx.String("auth"); name != "" {
+		fn, ok := o.Auths[name]
+		if !ok {
+			return unknown("auth", name, slices.Collect(maps.Keys(o.Auths)))
+		}
+		a := fn(aopts...)
+		if f, ok := a.(interface{ Err() error }); ok && f.Err() != nil {
+			return fmt.Errorf("auth: %w", f.Err())
+		}
+		*o.Auth = a
+		return nil
+	}
+	if len(aopts) > 0 && *o.Auth != nil {
+		(*o.Auth).Init(aopts...)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 
+	"github.com/seed-b3892490/micro/auth"
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/config"
@@ -27,6 +28,7 @@ type Options struct {
 	Logger    *logger.Logger
 	Store     *store.Store
 	Config    *config.Config
+	Auth      *auth.Auth
 
 	Registries map[string]func(...registry.Option) registry.Registry
 	Selectors  map[string]func(...selector.Option) selector.Selector
@@ -36,6 +38,7 @@ type Options struct {
 	Servers    map[string]func(...server.Option) server.Server
 	Stores     map[string]func(...store.Option) store.Store
 	Configs    map[string]func(...config.Option) (config.Config, error)
+	Auths      map[string]func(...auth.Option) auth.Auth
 
 	Name        string
 	Description string
@@ -113,6 +116,14 @@ func NewClient(name string, c func(...client.Option) client.Client) Option {
 // NewServer adds a server by name.
 func NewServer(name string, s func(...server.Option) server.Server) Option {
 	return func(o *Options) { o.Servers[name] = s }
+}
+
+// Auth points the auth flags at a.
+func Auth(a *auth.Auth) Option { return func(o *Options) { o.Auth = a } }
+
+// NewAuth adds an auth implementation by name.
+func NewAuth(name string, a func(...auth.Option) auth.Auth) Option {
+	return func(o *Options) { o.Auths[name] = a }
 }
 
 // Config points the --config flag at c.
