@@ -144,11 +144,11 @@ func (r *authRig) rawPost(t *testing.T, url string, hdr map[string]string, body 
 	return rsp.StatusCode, string(b)
 }
 
-// TestAuthOnEveryEntry is issue 9's acceptance 1 with battery G1 and E6: with auth on, a
+// TestG1E6AuthOnEveryEntry is issue 9's acceptance 1 with battery G1 and E6: with auth on, a
 // call without a token gets 401 and no handler runs, for unary calls, streams, broker
 // deliveries, events sent straight to the RPC port or to the HTTP broker's endpoint, and
 // every endpoint the registry lists; a valid token reaches the handler with its account.
-func TestAuthOnEveryEntry(t *testing.T) {
+func TestG1E6AuthOnEveryEntry(t *testing.T) {
 	r := newAuthRig(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

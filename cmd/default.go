@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/seed-b3892490/micro/auth"
+	"github.com/seed-b3892490/micro/auth/jwt"
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/config"
@@ -68,6 +69,7 @@ var (
 	// enforcing nothing) and jwt (signed tokens; enforcement on).
 	DefaultAuths = map[string]func(...auth.Option) auth.Auth{
 		"noop": auth.NewAuth,
+		"jwt":  newJWTAuth,
 	}
 	// DefaultConfigs are the config implementations --config can name: default (the
 	// merging, hot-reloading config.NewConfig).
@@ -547,3 +549,24 @@ func (c *cmd) applyAuth(ctx *cli.Context) error {
 	}
 	return nil
 }
+
+// newJWTAuth is jwt.NewAuth in the shape of DefaultAuths: an auth that cannot be made is
+// returned as one whose Err says why, and Init returns that error.
+func newJWTAuth(opts ...auth.Option) auth.Auth {
+	a, err := jwt.NewAuth(opts...)
+	if err != nil {
+		return &failedAuth{Auth: auth.NewAuth(), err: err}
+	}
+	return a
+}
+
+// failedAuth is an auth whose construction failed.
+type failedAuth struct {
+	auth.Auth
+	err error
+}
+
+// Err returns why the auth could not be made.
+func (f *failedAuth) Err() error { return f.err }
+
+func (f *failedAuth) Inspect(string) (*auth.Account, error) { return nil, f.err }

@@ -19,9 +19,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func build(t *testing.T, dir string) string {
+func build(t *testing.T, dir, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), filepath.Base(dir))
+	bin := filepath.Join(t.TempDir(), name)
 	cmd := exec.Command("go", "build", "-o", bin, dir)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -37,7 +37,7 @@ func TestAuthExample(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries")
 	}
-	srvBin, cliBin := build(t, "."), build(t, "../client")
+	srvBin, cliBin := build(t, ".", "server"), build(t, "../client", "client")
 	addr := testutil.FreeAddr(t)
 	home := t.TempDir()
 	env := append(os.Environ(), "HOME="+home, "MICRO_REGISTRY=memory", "MICRO_SERVER_ADDRESS="+addr)
