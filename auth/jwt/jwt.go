@@ -42,6 +42,11 @@
 // clock skew leeway is 30 s by default and at most 30 s (WithLeeway). Errors say why a
 // token was refused but never include the token or key material.
 //
+// Inspect remembers the access tokens it accepted (up to 4096) until their exp, so a
+// caller that sends the same token on every call pays for one signature check (tens of
+// microseconds) and then a map lookup. A remembered token is still refused from its exp
+// on; within the leeway after exp it is checked again in full.
+//
 // An Auth is safe for concurrent use. Init applies options on top of the current ones
 // and derives the keys again; if the new options hold a bad key, the error is logged and
 // every call returns it until Init is given good options (the Auth fails closed rather
@@ -113,6 +118,7 @@ type state struct {
 	issuer    string
 	audience  string
 	maxSize   int
+	cache     *inspectCache // accounts of access tokens already verified
 }
 
 func (a *jwtAuth) String() string { return "jwt" }
@@ -144,6 +150,7 @@ func (a *jwtAuth) Options() auth.Options {
 func (a *jwtAuth) derive(opts auth.Options) (*state, error) {
 	set := readSettings(opts.Context)
 	st := &state{
+		cache:     &inspectCache{entries: map[string]cached{}},
 		verifiers: map[string]*verifyingKey{},
 		issuer:    opts.Issuer,
 		audience:  set.audience,
@@ -355,11 +362,20 @@ func (a *jwtAuth) Inspect(token string) (*auth.Account, error) {
 	if st.err != nil {
 		return nil, st.err
 	}
+	if st.cache != nil {
+		if acc, ok := st.cache.get(token, time.Now()); ok {
+			return acc, nil
+		}
+	}
 	c, err := st.parse(token, useAccess)
 	if err != nil {
 		return nil, err
 	}
-	return c.account(), nil
+	acc := c.account()
+	if st.cache != nil && c.ExpiresAt != nil {
+		st.cache.put(token, acc, c.NotBefore, c.ExpiresAt.Time)
+	}
+	return copyAccount(acc), nil
 }
 
 // tokenError is a refused token: it matches auth.ErrInvalidToken and says why, never

@@ -17,6 +17,7 @@ import (
 
 	"github.com/seed-b3892490/micro/auth"
 	"github.com/seed-b3892490/micro/auth/jwt"
+	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/store"
 )
@@ -460,4 +461,31 @@ func TestConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestInspectCacheKeepsTokensHonest: a cached token is still refused once it expires,
+// and a changed account returned by Inspect does not change the cached one.
+func TestInspectCacheKeepsTokensHonest(t *testing.T) {
+	a := newAuth(t, jwt.WithLeeway(time.Nanosecond))
+	acc, err := a.Generate("dave", auth.WithScopes("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := a.Token(auth.WithCredentials(acc.ID, acc.Secret), auth.WithExpiry(1100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Inspect(tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Scopes[0] = "changed"
+	again, err := a.Inspect(tok.AccessToken)
+	if err != nil || again.Scopes[0] != "s1" {
+		t.Fatalf("cached account changed: %+v %v", again, err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		_, err := a.Inspect(tok.AccessToken)
+		return errors.Is(err, auth.ErrInvalidToken)
+	}, "the cached token is refused after it expired")
 }
