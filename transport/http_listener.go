@@ -304,6 +304,10 @@ func (s *httpServerSocket) Received() time.Time { return s.received }
 
 func (s *httpServerSocket) Local() string { return localAddr(s.r) }
 
+// ConnectionState returns the TLS state of the call's connection, nil without TLS (see
+// TLSSocket).
+func (s *httpServerSocket) ConnectionState() *tls.ConnectionState { return s.r.TLS }
+
 func localAddr(r *http.Request) string {
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		return a.String()
@@ -501,3 +505,8 @@ func (s *httpServerSocket) sendError(e *merrors.Error) {
 		Body: []byte(js),
 	})
 }
+
+var (
+	_ TLSSocket = (*httpServerSocket)(nil)
+	_ TLSSocket = (*httpStreamServer)(nil)
+)
