@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,8 +62,18 @@ func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log lo
 			PingTimeout:          limits.ReadHeaderTimeout,
 		},
 		ConnState: l.connState,
+		ErrorLog:  stdlog.New(serverLog{log}, "", 0),
 	}
 	return l
+}
+
+// serverLog writes what net/http's server logs (TLS handshakes it refused, panics it
+// recovered, failed accepts) through the transport's logger, as warnings.
+type serverLog struct{ l logger.Logger }
+
+func (w serverLog) Write(p []byte) (int, error) {
+	w.l.Log(logger.WarnLevel, "transport: "+strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // maxHeaderBytes returns the net/http setting for a header block limit: net/http allows

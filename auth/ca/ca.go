@@ -202,7 +202,8 @@ func validityWindow(notBefore, notAfter time.Time) IssueOption {
 }
 
 // Issue issues a certificate for service, valid from a minute ago until ttl from now
-// (DefaultIssueTTL when ttl is 0; never beyond the root's expiry), with a new ECDSA
+// (DefaultIssueTTL when ttl is 0; rounded up to a whole second, as certificates record
+// whole seconds; never beyond the root's expiry), with a new ECDSA
 // P-256 key. The certificate names the service with the URI SAN micro://<service> and
 // the CommonName, and may be used by TLS servers and clients. A service name is one or
 // more dot-separated labels of ASCII letters, digits, '-', '_' and '~'.
@@ -221,7 +222,7 @@ func (c *CA) Issue(service string, ttl time.Duration, opts ...IssueOption) (*tls
 		opt(&o)
 	}
 	now := time.Now()
-	notBefore, notAfter := now.Add(-backdate), now.Add(ttl)
+	notBefore, notAfter := now.Add(-backdate), ceilSecond(now.Add(ttl))
 	if !o.notBefore.IsZero() || !o.notAfter.IsZero() {
 		notBefore, notAfter = o.notBefore, o.notAfter
 	} else if notAfter.After(c.cert.NotAfter) {
@@ -259,6 +260,15 @@ func (c *CA) Issue(service string, ttl time.Duration, opts ...IssueOption) (*tls
 		return nil, fmt.Errorf("ca: parse the certificate of %s: %w", service, err)
 	}
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// ceilSecond rounds t up to a whole second: certificates record whole seconds, and a
+// certificate must not expire sooner than its ttl says.
+func ceilSecond(t time.Time) time.Time {
+	if s := t.Truncate(time.Second); s.Before(t) {
+		return s.Add(time.Second)
+	}
+	return t
 }
 
 func newSerial() (*big.Int, error) {
