@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,8 +62,18 @@ func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log lo
 			PingTimeout:          limits.ReadHeaderTimeout,
 		},
 		ConnState: l.connState,
+		ErrorLog:  stdlog.New(serverLog{log}, "", 0),
 	}
 	return l
+}
+
+// serverLog writes what net/http's server logs (TLS handshakes it refused, panics it
+// recovered, failed accepts) through the transport's logger, as warnings.
+type serverLog struct{ l logger.Logger }
+
+func (w serverLog) Write(p []byte) (int, error) {
+	w.l.Log(logger.WarnLevel, "transport: "+strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // maxHeaderBytes returns the net/http setting for a header block limit: net/http allows
@@ -304,6 +316,10 @@ func (s *httpServerSocket) Received() time.Time { return s.received }
 
 func (s *httpServerSocket) Local() string { return localAddr(s.r) }
 
+// ConnectionState returns the TLS state of the call's connection, nil without TLS (see
+// TLSSocket).
+func (s *httpServerSocket) ConnectionState() *tls.ConnectionState { return s.r.TLS }
+
 func localAddr(r *http.Request) string {
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		return a.String()
@@ -501,3 +517,8 @@ func (s *httpServerSocket) sendError(e *merrors.Error) {
 		Body: []byte(js),
 	})
 }
+
+var (
+	_ TLSSocket = (*httpServerSocket)(nil)
+	_ TLSSocket = (*httpStreamServer)(nil)
+)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -261,6 +262,10 @@ func (s *httpStreamServer) Remote() string           { return s.r.RemoteAddr }
 func (s *httpStreamServer) Close() error             { return s.r.Body.Close() }
 func (s *httpStreamServer) Context() context.Context { return s.r.Context() }
 func (s *httpStreamServer) Received() time.Time      { return s.received }
+
+// ConnectionState returns the TLS state of the stream's connection, nil without TLS (see
+// TLSSocket).
+func (s *httpStreamServer) ConnectionState() *tls.ConnectionState { return s.r.TLS }
 
 // Recv returns the stream's headers first (no body), then each frame the client sends,
 // then io.EOF when the client half-closed.

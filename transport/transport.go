@@ -14,6 +14,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 )
 
@@ -39,6 +40,15 @@ type Socket interface {
 	Close() error
 	Local() string
 	Remote() string
+}
+
+// TLSSocket is implemented by sockets of TLS connections. The server Sockets of the HTTP
+// transport implement it: ConnectionState returns the state of the connection the call
+// arrived on (negotiated protocol, the peer's certificates and, when the listener's
+// tls.Config verified them, the verified chains), or nil when the connection is not TLS.
+// With mutual TLS (see package auth/ca) it tells a server who is calling.
+type TLSSocket interface {
+	ConnectionState() *tls.ConnectionState
 }
 
 // Client is the dialling side of a Socket.
