@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/seed-b3892490/micro/auth"
+	"github.com/seed-b3892490/micro/auth/ca"
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/cmd"
@@ -43,6 +44,9 @@ type Options struct {
 	AuthRules auth.Rules
 	// PublicEndpoints are served without authentication once Auth is on.
 	PublicEndpoints []string
+	// Identity is the service's certificate from the service CA: with it, the service
+	// serves, calls and delivers messages over mutual TLS. See ServiceIdentity.
+	Identity *ca.Identity
 
 	// Config is the service's configuration: config.DefaultConfig unless set. The
 	// service loads no source into it; the program does (see package config).
@@ -108,6 +112,14 @@ func Store(s store.Store) Option { return func(o *Options) { o.Store = s } }
 //
 // Endpoints named by PublicEndpoints are served to anyone.
 func Auth(a auth.Auth) Option { return func(o *Options) { o.Auth = a } }
+
+// ServiceIdentity gives the service its certificate from the service CA (auth/ca), and
+// turns on mutual TLS with it: the server accepts only callers with a certificate from
+// the same CA, the client presents the certificate and accepts only servers with one,
+// and the broker does the same for deliveries. A caller's service, from its verified
+// certificate, reaches the handlers' auth as the account ID <service> with scope
+// "service:<service>" (see wrapper/auth). Certificates rotate before they expire.
+func ServiceIdentity(id *ca.Identity) Option { return func(o *Options) { o.Identity = id } }
 
 // AuthRules sets the rules that authorise callers once auth is on.
 func AuthRules(r auth.Rules) Option { return func(o *Options) { o.AuthRules = r } }

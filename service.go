@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/seed-b3892490/micro/auth"
+	"github.com/seed-b3892490/micro/auth/ca"
 	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/client"
 	"github.com/seed-b3892490/micro/cmd"
@@ -29,6 +30,8 @@ type service struct {
 	// authOn is the auth whose enforcement the server got; authCli the one whose token
 	// the client attaches (each installed once).
 	authOn, authCli auth.Auth
+	// tlsFor is the identity the transport and broker were given.
+	tlsFor *ca.Identity
 	// ownStore is the store the service made (or cmd made for it), closed by Stop;
 	// storeTable is the table the service gave it, kept equal to the service's name
 	// while the store's table is still that one.
@@ -82,6 +85,7 @@ func (s *service) build() {
 			s.fail(fmt.Errorf("micro: configure broker: %w", err))
 		}
 	}
+	s.applyIdentity()
 	if o.Broker != nil {
 		sopts = append(sopts, server.Broker(o.Broker))
 		copts = append(copts, client.Broker(o.Broker))

@@ -1,8 +1,13 @@
 package micro
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/seed-b3892490/micro/auth"
+	"github.com/seed-b3892490/micro/broker"
 	"github.com/seed-b3892490/micro/server"
+	"github.com/seed-b3892490/micro/transport"
 	authwrapper "github.com/seed-b3892490/micro/wrapper/auth"
 )
 
@@ -34,4 +39,26 @@ func (s *service) wrapAuthClient() {
 	}
 	s.authCli = o.Auth
 	o.Client = authwrapper.ServiceClient(o.Auth, o.Server.Options().Name)(o.Client)
+}
+
+// applyIdentity gives the transport and the broker the service's certificate, once:
+// mutual TLS for calls and deliveries. A service without a transport gets one of its own.
+// Called with mu held.
+func (s *service) applyIdentity() {
+	o := &s.opts
+	if o.Identity == nil || s.tlsFor == o.Identity {
+		return
+	}
+	s.tlsFor = o.Identity
+	cfg := o.Identity.PeerTLSConfig()
+	if o.Transport == nil {
+		o.Transport = transport.NewHTTPTransport(transport.TLSConfig(cfg))
+	} else if err := o.Transport.Init(transport.TLSConfig(cfg)); err != nil {
+		s.fail(fmt.Errorf("micro: configure transport for TLS: %w", err))
+	}
+	if o.Broker == nil {
+		o.Broker = broker.NewBroker(broker.TLSConfig(cfg))
+	} else if err := o.Broker.Init(broker.TLSConfig(cfg)); err != nil && !errors.Is(err, broker.ErrConnected) {
+		s.fail(fmt.Errorf("micro: configure broker for TLS: %w", err))
+	}
 }

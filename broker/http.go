@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/seed-b3892490/micro/auth/ca"
 	"github.com/seed-b3892490/micro/errors"
 	"github.com/seed-b3892490/micro/internal/addr"
 	"github.com/seed-b3892490/micro/logger"
@@ -450,7 +451,7 @@ func (h *httpBroker) deliver(ctx context.Context, node *registry.Node, topic str
 		if sub.closed.Load() {
 			return true, &goneError{stderrors.New("unsubscribed")}
 		}
-		if err := sub.handle(topic, env); err != nil {
+		if err := sub.handle(topic, env, ""); err != nil {
 			return false, err
 		}
 		return false, nil
@@ -563,7 +564,8 @@ func (h *httpBroker) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errors.NotFound(httpBrokerID, "no subscription %q to %s here", id, topic))
 		return
 	}
-	if err := sub.handle(topic, env); err != nil {
+	peer, _ := ca.PeerService(r.TLS)
+	if err := sub.handle(topic, env, peer); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -647,8 +649,8 @@ func (s *httpSubscriber) Unsubscribe() error {
 
 // handle runs the handler with its own copy of the message; a handler's panic is an
 // error, and a failed delivery goes to the ErrorHandler too.
-func (s *httpSubscriber) handle(topic string, env *Message) (err error) {
-	ev := &httpEvent{topic: topic, msg: Message{Header: maps.Clone(env.Header), Body: bytes.Clone(env.Body)}}
+func (s *httpSubscriber) handle(topic string, env *Message, peer string) (err error) {
+	ev := &httpEvent{topic: topic, msg: Message{Header: maps.Clone(env.Header), Body: bytes.Clone(env.Body)}, peer: peer}
 	defer func() {
 		if p := recover(); p != nil {
 			err = errors.InternalServerError(httpBrokerID, "subscriber of %s panicked: %v", topic, p)
@@ -671,7 +673,12 @@ type httpEvent struct {
 	topic string
 	msg   Message
 	err   error
+	peer  string // the service of the publisher's verified TLS certificate
 }
+
+// PeerService returns the service named by the verified client certificate of the
+// publisher's connection (mutual TLS with auth/ca certificates), or "".
+func (e *httpEvent) PeerService() string { return e.peer }
 
 func (e *httpEvent) Topic() string     { return e.topic }
 func (e *httpEvent) Message() *Message { return &e.msg }

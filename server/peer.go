@@ -1,9 +1,10 @@
 package server
 
 import (
-	"crypto/tls"
-	"net/url"
 	"strings"
+
+	"github.com/seed-b3892490/micro/auth/ca"
+	"github.com/seed-b3892490/micro/transport"
 )
 
 // PeerServiceKey is the metadata key holding the service name of the caller's verified
@@ -17,36 +18,12 @@ func serverOwned(k string) bool {
 	return strings.EqualFold(k, "Local") || strings.EqualFold(k, "Remote") || strings.EqualFold(k, PeerServiceKey)
 }
 
-// tlsSocket is a socket of a TLS connection.
-type tlsSocket interface {
-	ConnectionState() *tls.ConnectionState
-}
-
 // peerService returns the service named by the verified client certificate of sock's
 // connection.
 func peerService(sock interface{}) (string, bool) {
-	ts, ok := sock.(tlsSocket)
+	ts, ok := sock.(transport.TLSSocket)
 	if !ok {
 		return "", false
 	}
-	return PeerServiceFromState(ts.ConnectionState())
-}
-
-// PeerServiceFromState returns the service named by the first micro:// URI SAN of the
-// verified client certificate of a TLS connection; false when the peer presented no
-// certificate that chains to the server's client CAs.
-func PeerServiceFromState(state *tls.ConnectionState) (string, bool) {
-	if state == nil || len(state.VerifiedChains) == 0 || len(state.VerifiedChains[0]) == 0 {
-		return "", false
-	}
-	return serviceFromURIs(state.VerifiedChains[0][0].URIs)
-}
-
-func serviceFromURIs(uris []*url.URL) (string, bool) {
-	for _, u := range uris {
-		if u != nil && u.Scheme == "micro" && u.Host != "" {
-			return u.Host, true
-		}
-	}
-	return "", false
+	return ca.PeerService(ts.ConnectionState())
 }

@@ -217,8 +217,10 @@ func (s *rpcServer) eventHandler(sub *subscriber) broker.Handler {
 				md[k] = v
 			}
 		}
-		if re, ok := e.(*rpcEvent); ok && re.peer != "" {
-			md[PeerServiceKey] = re.peer
+		if pe, ok := e.(interface{ PeerService() string }); ok {
+			if peer := pe.PeerService(); peer != "" {
+				md[PeerServiceKey] = peer
+			}
 		}
 		ctx := context.WithValue(metadata.NewContextNoCopy(base, md), eventKey{}, e)
 		var errs []error
@@ -305,6 +307,9 @@ func (e *rpcEvent) Topic() string            { return e.topic }
 func (e *rpcEvent) Message() *broker.Message { return &e.msg }
 func (e *rpcEvent) Ack() error               { return nil }
 func (e *rpcEvent) Error() error             { return nil }
+
+// PeerService returns the service of the sender's verified TLS certificate, or "".
+func (e *rpcEvent) PeerService() string { return e.peer }
 
 type eventKey struct{}
 
