@@ -513,7 +513,9 @@ func App() *cli.App { return DefaultCmd.App() }
 func DefaultOptions() Options { return DefaultCmd.Options() }
 
 // applyAuth applies the auth flags: --auth replaces the auth with a new one of that name
-// made with the other flags; without it, the other flags configure the auth in place.
+// made with the other flags and the store (so --auth=jwt keeps its signing key in the
+// service's store, and tokens stay valid across restarts); without it, the other flags
+// configure the auth in place.
 func (c *cmd) applyAuth(ctx *cli.Context) error {
 	o := c.opts
 	if o.Auth == nil {
@@ -536,6 +538,10 @@ func (c *cmd) applyAuth(ctx *cli.Context) error {
 		fn, ok := o.Auths[name]
 		if !ok {
 			return unknown("auth", name, slices.Collect(maps.Keys(o.Auths)))
+		}
+		if o.Store != nil && *o.Store != nil {
+			// where an auth keeps what it must (jwt: its signing key), unless told otherwise
+			aopts = append([]auth.Option{auth.Store(*o.Store)}, aopts...)
 		}
 		a := fn(aopts...)
 		if f, ok := a.(interface{ Err() error }); ok && f.Err() != nil {
