@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,13 +27,7 @@ func build(t *testing.T, dir string) string {
 	if name == "." {
 		name = "helloworld"
 	}
-	bin := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command("go", "build", "-o", bin, dir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("build %s: %v", dir, err)
-	}
-	return bin
+	return testutil.BuildBinary(t, dir, name)
 }
 
 // TestHelloworldBinary builds this program, runs it on a free loopback port and sends it
@@ -62,13 +55,7 @@ func TestHelloworldBinary(t *testing.T) {
 	defer func() {
 		_ = cmd.Process.Kill()
 	}()
-	testutil.Eventually(t, 10*time.Second, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, "the service listens")
+	testutil.WaitListening(t, addr, 10*time.Second)
 
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr, bytes.NewReader([]byte(`{"name": "alice"}`)))
 	req.Header.Set("Content-Type", "application/json")
@@ -93,17 +80,7 @@ func TestHelloworldBinary(t *testing.T) {
 		t.Fatal("a Micro-Error header on success")
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("no exit after SIGTERM\n%s", logs.String())
-	}
+	testutil.TerminateAndWait(t, cmd, exited, 15*time.Second, logs.String)
 }
 
 // lines sends each line a process writes to its stdout.

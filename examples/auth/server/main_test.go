@@ -3,12 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,17 +16,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func build(t *testing.T, dir, name string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command("go", "build", "-o", bin, dir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("build %s: %v", dir, err)
-	}
-	return bin
-}
-
 // TestAuthExample runs the server and the client: the token the server prints opens
 // Greeter.Hello, Greeter.Health needs none, and Greeter.Hello without a token is refused
 // with 401.
@@ -37,7 +23,7 @@ func TestAuthExample(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries")
 	}
-	srvBin, cliBin := build(t, ".", "server"), build(t, "../client", "client")
+	srvBin, cliBin := testutil.BuildBinary(t, ".", "server"), testutil.BuildBinary(t, "../client", "client")
 	addr := testutil.FreeAddr(t)
 	home := t.TempDir()
 	env := append(os.Environ(), "HOME="+home, "MICRO_REGISTRY=memory", "MICRO_SERVER_ADDRESS="+addr)
@@ -72,13 +58,7 @@ func TestAuthExample(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no token printed\n%s", logs.String())
 	}
-	testutil.Eventually(t, 10*time.Second, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, "the server listens")
+	testutil.WaitListening(t, addr, 10*time.Second)
 
 	cli := exec.CommandContext(ctx, cliBin, "--address", addr)
 	cli.Env = append(env, "TOKEN="+token)
@@ -98,15 +78,5 @@ func TestAuthExample(t *testing.T) {
 	if strings.Contains(text, token) {
 		t.Fatal("the token appears in an error")
 	}
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("server exit: %v\n%s", err, logs.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("the server did not exit\n%s", logs.String())
-	}
+	testutil.TerminateAndWait(t, srv, exited, 15*time.Second, logs.String)
 }
