@@ -105,6 +105,7 @@ type Result struct {
 	P50      int64   `json:"p50_ns"`
 	P99      int64   `json:"p99_ns"`
 	P999     int64   `json:"p999_ns"`
+	Max      int64   `json:"max_ns"`
 	Mallocs  uint64  `json:"mallocs"`
 }
 
@@ -179,6 +180,7 @@ func RunClient(f Flags, newCaller NewCaller) {
 		hists[i] = new(histogram)
 	}
 	errs := make([]int64, f.Callers)
+	maxes := make([]int64, f.Callers)
 	firstErrs := make([]string, f.Callers)
 	runtime.GC()
 	fmt.Println("READY")
@@ -197,7 +199,11 @@ func RunClient(f Flags, newCaller NewCaller) {
 			for !stop.Load() && n.Add(1) <= f.Max {
 				t0 := time.Now()
 				err := c()
-				h[bucket(int64(time.Since(t0)))]++
+				d := int64(time.Since(t0))
+				h[bucket(d)]++
+				if d > maxes[i] {
+					maxes[i] = d
+				}
 				if err != nil {
 					if errs[i] == 0 {
 						firstErrs[i] = err.Error()
@@ -219,6 +225,7 @@ func RunClient(f Flags, newCaller NewCaller) {
 			total[b] += c
 		}
 		r.Errors += errs[i]
+		r.Max = max(r.Max, maxes[i])
 		if r.FirstErr == "" && firstErrs[i] != "" {
 			r.FirstErr = firstErrs[i]
 		}
@@ -237,6 +244,8 @@ func RunClient(f Flags, newCaller NewCaller) {
 	r.P50 = quantile(&total, r.Calls, 0.50)
 	r.P99 = quantile(&total, r.Calls, 0.99)
 	r.P999 = quantile(&total, r.Calls, 0.999)
+	// A bucket's midpoint may lie above the slowest call in it.
+	r.P50, r.P99, r.P999 = min(r.P50, r.Max), min(r.P99, r.Max), min(r.P999, r.Max)
 	out, _ := json.Marshal(r)
 	fmt.Printf("RESULT %s\n", out)
 	os.Exit(0)

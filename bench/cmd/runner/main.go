@@ -253,6 +253,7 @@ type result struct {
 	P50      int64   `json:"p50_ns"`
 	P99      int64   `json:"p99_ns"`
 	P999     int64   `json:"p999_ns"`
+	Max      int64   `json:"max_ns"`
 	Mallocs  uint64  `json:"mallocs"`
 
 	serverMallocs uint64
@@ -443,8 +444,8 @@ func printTable(w io.Writer, rows []row, o options) {
 	}
 	fmt.Fprintf(w, "%s, %s/%s, %d CPUs, %s window per cell (at most %d calls), %s warm-up\n\n",
 		goVersion, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), o.duration, o.max, o.warmup)
-	fmt.Fprintln(w, "| peer | callers | calls/s | p50 | p99 | p99.9 | allocs/call | calls/s ÷ micro | allocs ÷ micro |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| peer | callers | calls/s | p50 | p99 | p99.9 | max | allocs/call | calls/s ÷ micro | allocs ÷ micro |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	ref := map[string]row{}
 	for _, r := range rows {
 		if r.err == nil {
@@ -453,7 +454,7 @@ func printTable(w io.Writer, rows []row, o options) {
 	}
 	for _, r := range rows {
 		if r.err != nil {
-			fmt.Fprintf(w, "| %s | %d | FAILED: %s | | | | | | |\n", r.peer.name, r.callers, oneLine(r.err.Error()))
+			fmt.Fprintf(w, "| %s | %d | FAILED: %s | | | | | | | |\n", r.peer.name, r.callers, oneLine(r.err.Error()))
 			continue
 		}
 		rateRatio, allocRatio := "–", "–"
@@ -463,8 +464,8 @@ func printTable(w io.Writer, rows []row, o options) {
 				allocRatio = fmt.Sprintf("%.2f×", r.res.allocs()/m.res.allocs())
 			}
 		}
-		fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %s | %.1f | %s | %s |\n",
-			r.peer.name, r.callers, r.res.rate(), dur(r.res.P50), dur(r.res.P99), dur(r.res.P999),
+		fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %s | %s | %.1f | %s | %s |\n",
+			r.peer.name, r.callers, r.res.rate(), dur(r.res.P50), dur(r.res.P99), dur(r.res.P999), dur(r.res.Max),
 			r.res.allocs(), rateRatio, allocRatio)
 	}
 	fmt.Fprintln(w)
