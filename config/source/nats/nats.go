@@ -1,0 +1,243 @@
+// Package nats is a configuration source that keeps the document as the value of one
+// key of a NATS JetStream key-value bucket, and watches the key for changes.
+//
+// # Document
+//
+// The document is the value of the key (DefaultKey, "micro_config", unless WithKey) in
+// the bucket (DefaultBucket, "default", unless WithBucket), as it is: its Format is the
+// source's format (DefaultFormat, "json", unless WithFormat: "yaml", "toml", ...). A
+// key that does not exist, or whose last operation was a delete or a purge, is the
+// empty document {}, with Format "json" (which every reader understands).
+//
+// # Read and Write
+//
+// Read gets the key and returns it (Source "nats", Checksum set). A bucket that does not
+// exist is created with the server's default settings, so a first Read of a new bucket
+// returns {} instead of an error.
+//
+// Write puts the change set's Data at the key, as it is. It fails if the change set's
+// Format is set and is not the source's format.
+//
+// # Watch
+//
+// Watch starts a JetStream key-value watch of the key, and waits (within the timeout)
+// for its current value, the baseline, which Next does not return. On each update that
+// changes the document's checksum, Next returns the new document; a delete or a purge
+// is {}. Changes that come faster than Next is called merge: Next returns the newest
+// document. If the watch ends without Stop, Next returns an error naming the server and
+// the bucket and key, and the watcher starts a new watch with a back-off, returning the
+// document it finds if it changed meanwhile. Next returns source.ErrWatcherStopped
+// after Stop; other errors are transient.
+//
+// # Connections
+//
+// NewSource does no I/O and starts no goroutine. The source connects to NATS when it
+// first needs to and shares the connection between its Reads, Writes and watchers while
+// any is running: a Read or Write without a watcher connects, does its request and
+// closes the connection; a watcher holds the connection until Stop, which also waits
+// for the watcher's goroutine. Connecting, and each request, is bounded by WithTimeout.
+// A connection held by a watcher reconnects for as long as it lives.
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/seed-b3892490/micro/config/source"
+)
+
+// emptyDocument is the document of a key that does not exist.
+var emptyDocument = []byte("{}")
+
+type natsSource struct {
+	set settings
+	url string // the servers, comma-separated, for nats.Connect and error messages
+
+	mu   sync.Mutex // guards conn and refs
+	conn *connection
+	refs int
+}
+
+// connection is a NATS connection and its JetStream context.
+type connection struct {
+	nc *natsgo.Conn
+	js jetstream.JetStream
+}
+
+// NewSource returns a source whose document is the value of one key of a NATS JetStream
+// key-value bucket; see the package documentation. Its options are WithUrl, WithBucket,
+// WithKey, WithFormat, WithTimeout and WithTLSConfig. It does no I/O: the connection is
+// made on first use.
+func NewSource(opts ...source.Option) source.Source {
+	o := source.NewOptions(opts...)
+	s := &natsSource{set: settingsOf(o)}
+	var urls []string
+	for _, arg := range s.set.urls {
+		for _, u := range strings.Split(arg, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				urls = append(urls, u)
+			}
+		}
+	}
+	if len(urls) == 0 {
+		urls = []string{DefaultUrl}
+	}
+	s.url = strings.Join(urls, ",")
+	return s
+}
+
+func (s *natsSource) String() string { return "nats" }
+
+// acquire returns the source's connection, connecting if there is none; release must
+// follow.
+func (s *natsSource) acquire() (*connection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		opts := []natsgo.Option{
+			natsgo.Name("micro config/source/nats"),
+			natsgo.Timeout(s.set.timeout),
+			natsgo.MaxReconnects(-1),
+		}
+		if s.set.tls != nil {
+			opts = append(opts, natsgo.Secure(s.set.tls))
+		}
+		nc, err := natsgo.Connect(s.url, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("config/source/nats: connect to %s: %w", s.url, err)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("config/source/nats: jetstream at %s: %w", s.url, err)
+		}
+		s.conn = &connection{nc: nc, js: js}
+	}
+	s.refs++
+	return s.conn, nil
+}
+
+// release gives back a connection from acquire, closing it when nobody else holds it.
+func (s *natsSource) release() {
+	s.mu.Lock()
+	s.refs--
+	var c *connection
+	if s.refs == 0 {
+		c, s.conn = s.conn, nil
+	}
+	s.mu.Unlock()
+	if c != nil {
+		c.nc.Close()
+	}
+}
+
+// errorf returns an error of a request to NATS: what was done, to which bucket and key,
+// where the server was, and err.
+func (s *natsSource) errorf(err error, what string) error {
+	return fmt.Errorf("config/source/nats: %s %s/%s at %s: %w", what, s.set.bucket, s.set.key, s.url, err)
+}
+
+// bucket returns the source's bucket, creating it if it does not exist.
+func (s *natsSource) bucket(ctx context.Context, c *connection) (jetstream.KeyValue, error) {
+	kv, err := c.js.KeyValue(ctx, s.set.bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = c.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: s.set.bucket})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			// Made by someone else meanwhile.
+			kv, err = c.js.KeyValue(ctx, s.set.bucket)
+		}
+	}
+	return kv, err
+}
+
+// changeSet returns the document of a key's value; nil data is the empty document.
+func (s *natsSource) changeSet(data []byte, exists bool) *source.ChangeSet {
+	cs := &source.ChangeSet{Timestamp: time.Now(), Format: s.set.format, Source: s.String(), Data: data}
+	if !exists {
+		cs.Format, cs.Data = "json", emptyDocument
+	}
+	cs.Checksum = cs.Sum()
+	return cs
+}
+
+// Read returns the document at the key; see the package documentation.
+func (s *natsSource) Read() (*source.ChangeSet, error) {
+	c, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	ctx, cancel := context.WithTimeout(context.Background(), s.set.timeout)
+	defer cancel()
+	kv, err := s.bucket(ctx, c)
+	if err != nil {
+		return nil, s.errorf(err, "read")
+	}
+	e, err := kv.Get(ctx, s.set.key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return s.changeSet(nil, false), nil
+	}
+	if err != nil {
+		return nil, s.errorf(err, "read")
+	}
+	return s.changeSet(e.Value(), true), nil
+}
+
+// Write puts cs.Data at the key; see the package documentation.
+func (s *natsSource) Write(cs *source.ChangeSet) error {
+	if cs == nil {
+		return errors.New("config/source/nats: write: nil change set")
+	}
+	if cs.Format != "" && cs.Format != s.set.format {
+		return fmt.Errorf("config/source/nats: write %s/%s: format %q, the source's is %q",
+			s.set.bucket, s.set.key, cs.Format, s.set.format)
+	}
+	c, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	ctx, cancel := context.WithTimeout(context.Background(), s.set.timeout)
+	defer cancel()
+	kv, err := s.bucket(ctx, c)
+	if err != nil {
+		return s.errorf(err, "write")
+	}
+	if _, err := kv.Put(ctx, s.set.key, cs.Data); err != nil {
+		return s.errorf(err, "write")
+	}
+	return nil
+}
+
+// Watch starts a watch of the key, takes its current value as the baseline and returns
+// a watcher of its changes; see the package documentation. It fails if the watch cannot
+// be started or its baseline does not come within the timeout.
+func (s *natsSource) Watch() (source.Watcher, error) {
+	c, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watcher{
+		src:    s,
+		ctx:    ctx,
+		cancel: cancel,
+		notify: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+	kw, err := w.start(c)
+	if err != nil {
+		cancel()
+		s.release()
+		return nil, err
+	}
+	w.wg.Add(1)
+	go w.run(c, kw)
+	return w, nil
+}
