@@ -43,6 +43,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -95,27 +96,32 @@ func NewSource(opts ...source.Option) source.Source {
 func (s *natsSource) String() string { return "nats" }
 
 // acquire returns the source's connection, connecting if there is none; release must
-// follow.
+// follow. Its error is for errorf.
 func (s *natsSource) acquire() (*connection, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn == nil {
+		d := &dialer{timeout: s.set.timeout}
 		opts := []natsgo.Option{
 			natsgo.Name("micro config/source/nats"),
 			natsgo.Timeout(s.set.timeout),
 			natsgo.MaxReconnects(-1),
+			natsgo.SetCustomDialer(d),
 		}
 		if s.set.tls != nil {
 			opts = append(opts, natsgo.Secure(s.set.tls))
 		}
 		nc, err := natsgo.Connect(s.url, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("config/source/nats: connect to %s: %w", s.url, err)
+			if last := d.failure(); last != nil && errors.Is(err, natsgo.ErrNoServers) {
+				err = fmt.Errorf("%w (%w)", err, last)
+			}
+			return nil, fmt.Errorf("connect: %w", err)
 		}
 		js, err := jetstream.New(nc)
 		if err != nil {
 			nc.Close()
-			return nil, fmt.Errorf("config/source/nats: jetstream at %s: %w", s.url, err)
+			return nil, fmt.Errorf("jetstream: %w", err)
 		}
 		s.conn = &connection{nc: nc, js: js}
 	}
@@ -170,7 +176,7 @@ func (s *natsSource) changeSet(data []byte, exists bool) *source.ChangeSet {
 func (s *natsSource) Read() (*source.ChangeSet, error) {
 	c, err := s.acquire()
 	if err != nil {
-		return nil, err
+		return nil, s.errorf(err, "read")
 	}
 	defer s.release()
 	ctx, cancel := context.WithTimeout(context.Background(), s.set.timeout)
@@ -200,7 +206,7 @@ func (s *natsSource) Write(cs *source.ChangeSet) error {
 	}
 	c, err := s.acquire()
 	if err != nil {
-		return err
+		return s.errorf(err, "write")
 	}
 	defer s.release()
 	ctx, cancel := context.WithTimeout(context.Background(), s.set.timeout)
@@ -221,7 +227,7 @@ func (s *natsSource) Write(cs *source.ChangeSet) error {
 func (s *natsSource) Watch() (source.Watcher, error) {
 	c, err := s.acquire()
 	if err != nil {
-		return nil, err
+		return nil, s.errorf(err, "watch")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{
@@ -231,13 +237,39 @@ func (s *natsSource) Watch() (source.Watcher, error) {
 		notify: make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
-	kw, err := w.start(c)
+	wt, err := w.start(c)
 	if err != nil {
 		cancel()
 		s.release()
 		return nil, err
 	}
 	w.wg.Add(1)
-	go w.run(c, kw)
+	go w.run(c, wt)
 	return w, nil
+}
+
+// dialer dials the servers for nats.Connect and keeps the last failure, which
+// nats.ErrNoServers does not tell.
+type dialer struct {
+	timeout time.Duration
+
+	mu   sync.Mutex
+	last error
+}
+
+// Dial connects to address within the timeout.
+func (d *dialer) Dial(network, address string) (net.Conn, error) {
+	c, err := (&net.Dialer{Timeout: d.timeout}).Dial(network, address)
+	if err != nil {
+		d.mu.Lock()
+		d.last = err
+		d.mu.Unlock()
+	}
+	return c, err
+}
+
+func (d *dialer) failure() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.last
 }

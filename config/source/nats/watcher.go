@@ -139,17 +139,28 @@ func (w *watcher) apply(e jetstream.KeyValueEntry, publish bool) {
 // start opens the bucket, creating it if needed, and watches the key, taking the
 // initial value within the timeout: as the baseline on the first start (when w.sum is
 // empty), as a change afterwards.
-func (w *watcher) start(c *connection) (jetstream.KeyWatcher, error) {
-	ctx, cancel := context.WithTimeout(w.ctx, w.src.set.timeout)
-	defer cancel()
+func (w *watcher) start(c *connection) (*watch, error) {
+	// The watch's context is its lifetime: the subscription ends when it is cancelled,
+	// which the timer does if the watch has not started within the timeout.
+	ctx, cancel := context.WithCancel(w.ctx)
+	timer := time.AfterFunc(w.src.set.timeout, cancel)
+	defer timer.Stop()
+	fail := func(err error) (*watch, error) {
+		cancel()
+		if w.ctx.Err() == nil && errors.Is(err, context.Canceled) {
+			err = context.DeadlineExceeded
+		}
+		return nil, w.src.errorf(err, "watch")
+	}
 	kv, err := w.src.bucket(ctx, c)
 	if err != nil {
-		return nil, w.src.errorf(err, "watch")
+		return fail(err)
 	}
 	kw, err := kv.Watch(ctx, w.src.set.key)
 	if err != nil {
-		return nil, w.src.errorf(err, "watch")
+		return fail(err)
 	}
+	wt := &watch{kw: kw, cancel: cancel}
 	baseline := w.sum == ""
 	if baseline {
 		// No value is the empty document.
@@ -160,31 +171,37 @@ func (w *watcher) start(c *connection) (jetstream.KeyWatcher, error) {
 		select {
 		case e, ok := <-kw.Updates():
 			if !ok {
-				return nil, w.src.errorf(errWatchEnded, "watch")
+				wt.stop()
+				return fail(errWatchEnded)
 			}
 			if e != nil {
 				initial = e
 				continue
+			}
+			if !timer.Stop() {
+				// The timer fired as the initial value came: too late.
+				wt.stop()
+				return fail(context.DeadlineExceeded)
 			}
 			if initial != nil {
 				w.apply(initial, !baseline)
 			} else if !baseline {
 				w.apply(deleted{}, true)
 			}
-			return kw, nil
+			return wt, nil
 		case <-ctx.Done():
-			stopWatch(kw)
-			return nil, w.src.errorf(ctx.Err(), "watch")
+			wt.stop()
+			return fail(ctx.Err())
 		}
 	}
 }
 
 // run follows the watch kw until Stop, watching again after a watch that ends.
-func (w *watcher) run(c *connection, kw jetstream.KeyWatcher) {
+func (w *watcher) run(c *connection, wt *watch) {
 	defer w.wg.Done()
 	backoff := minBackoff
 	for {
-		if !w.follow(kw) {
+		if !w.follow(wt) {
 			return
 		}
 		w.fail(w.src.errorf(errWatchEnded, "watch"))
@@ -194,7 +211,7 @@ func (w *watcher) run(c *connection, kw jetstream.KeyWatcher) {
 			}
 			backoff = min(2*backoff, maxBackoff)
 			var err error
-			if kw, err = w.start(c); err == nil {
+			if wt, err = w.start(c); err == nil {
 				backoff = minBackoff
 				break
 			}
@@ -203,15 +220,15 @@ func (w *watcher) run(c *connection, kw jetstream.KeyWatcher) {
 	}
 }
 
-// follow applies the updates of kw until Stop (it then stops kw and reports false) or
-// until kw ends (true).
-func (w *watcher) follow(kw jetstream.KeyWatcher) bool {
+// follow applies the updates of wt until Stop (it then reports false) or until wt ends
+// (true). It stops wt either way.
+func (w *watcher) follow(wt *watch) bool {
+	defer wt.stop()
 	for {
 		select {
 		case <-w.ctx.Done():
-			stopWatch(kw)
 			return false
-		case e, ok := <-kw.Updates():
+		case e, ok := <-wt.kw.Updates():
 			if !ok {
 				return w.ctx.Err() == nil
 			}
@@ -222,11 +239,18 @@ func (w *watcher) follow(kw jetstream.KeyWatcher) bool {
 	}
 }
 
-// stopWatch stops kw and takes what it still delivers until its channel is closed, so
+// watch is one key-value watch of the key.
+type watch struct {
+	kw     jetstream.KeyWatcher
+	cancel context.CancelFunc // ends the watch's context
+}
+
+// stop ends the watch, and takes what it still delivers until its channel is closed, so
 // that the subscription's goroutine, which may be blocked delivering, can end.
-func stopWatch(kw jetstream.KeyWatcher) {
-	_ = kw.Stop()
-	for range kw.Updates() {
+func (wt *watch) stop() {
+	wt.cancel()
+	_ = wt.kw.Stop()
+	for range wt.kw.Updates() {
 	}
 }
 
