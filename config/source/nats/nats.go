@@ -24,10 +24,11 @@
 // for its current value, the baseline, which Next does not return. On each update that
 // changes the document's checksum, Next returns the new document; a delete or a purge
 // is {}. Changes that come faster than Next is called merge: Next returns the newest
-// document. If the watch ends without Stop, Next returns an error naming the server and
-// the bucket and key, and the watcher starts a new watch with a back-off, returning the
-// document it finds if it changed meanwhile. Next returns source.ErrWatcherStopped
-// after Stop; other errors are transient.
+// document. When the connection loses the server, Next returns an error naming the
+// server, the bucket and the key; when the connection is back, the watcher watches the
+// key again, and returns the document it finds if it changed meanwhile. A watch that
+// ends by itself is reported and started again the same way, with a back-off while it
+// fails. Next returns source.ErrWatcherStopped after Stop; other errors are transient.
 //
 // # Connections
 //
@@ -36,7 +37,15 @@
 // any is running: a Read or Write without a watcher connects, does its request and
 // closes the connection; a watcher holds the connection until Stop, which also waits
 // for the watcher's goroutine. Connecting, and each request, is bounded by WithTimeout.
-// A connection held by a watcher reconnects for as long as it lives.
+// A connection held by a watcher tries to reconnect every 250 ms for as long as it
+// lives; a Read or Write while it is reconnecting fails once the timeout has passed.
+//
+// # Errors
+//
+// Errors of Read, Write, Watch and Next say what was done (read, write, watch), the
+// bucket and key, and the servers: "config/source/nats: read default/micro_config at
+// nats://127.0.0.1:4222: connect: ...". They wrap the error of the NATS client, so
+// errors.Is works with the errors of nats.go and its jetstream package.
 package nats
 
 import (
@@ -53,8 +62,15 @@ import (
 	"github.com/seed-b3892490/micro/config/source"
 )
 
-// emptyDocument is the document of a key that does not exist.
-var emptyDocument = []byte("{}")
+// reconnectWait is the wait between attempts to reconnect to a server.
+const reconnectWait = 250 * time.Millisecond
+
+var (
+	// emptyDocument is the document of a key that does not exist.
+	emptyDocument = []byte("{}")
+	// errDisconnected is the error of a watcher whose connection lost the server.
+	errDisconnected = errors.New("disconnected")
+)
 
 type natsSource struct {
 	set settings
@@ -65,10 +81,40 @@ type natsSource struct {
 	refs int
 }
 
-// connection is a NATS connection and its JetStream context.
+// connection is a NATS connection and its JetStream context. It tells watchers when it
+// loses the server and when it is back.
 type connection struct {
 	nc *natsgo.Conn
 	js jetstream.JetStream
+
+	mu      sync.Mutex
+	st      connState
+	changed chan struct{} // closed, and replaced, when the connection goes down or up
+}
+
+// connState is the state of a connection.
+type connState struct {
+	down    error  // why the connection is down; nil while it is up
+	returns uint64 // how often it came back after losing the server
+}
+
+// state returns the connection's state, and a channel closed at its next change.
+func (c *connection) state() (connState, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st, c.changed
+}
+
+// set records that the connection went down (err set) or came back (err nil).
+func (c *connection) set(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.st.down = err
+	if err == nil {
+		c.st.returns++
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
 }
 
 // NewSource returns a source whose document is the value of one key of a NATS JetStream
@@ -102,11 +148,22 @@ func (s *natsSource) acquire() (*connection, error) {
 	defer s.mu.Unlock()
 	if s.conn == nil {
 		d := &dialer{timeout: s.set.timeout}
+		c := &connection{changed: make(chan struct{})}
 		opts := []natsgo.Option{
 			natsgo.Name("micro config/source/nats"),
 			natsgo.Timeout(s.set.timeout),
 			natsgo.MaxReconnects(-1),
+			natsgo.ReconnectWait(reconnectWait),
 			natsgo.SetCustomDialer(d),
+			natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
+				if err == nil {
+					err = errDisconnected
+				} else {
+					err = fmt.Errorf("%w: %w", errDisconnected, err)
+				}
+				c.set(err)
+			}),
+			natsgo.ReconnectHandler(func(*natsgo.Conn) { c.set(nil) }),
 		}
 		if s.set.tls != nil {
 			opts = append(opts, natsgo.Secure(s.set.tls))
@@ -123,7 +180,8 @@ func (s *natsSource) acquire() (*connection, error) {
 			nc.Close()
 			return nil, fmt.Errorf("jetstream: %w", err)
 		}
-		s.conn = &connection{nc: nc, js: js}
+		c.nc, c.js = nc, js
+		s.conn = c
 	}
 	s.refs++
 	return s.conn, nil

@@ -196,41 +196,66 @@ func (w *watcher) start(c *connection) (*watch, error) {
 	}
 }
 
-// run follows the watch kw until Stop, watching again after a watch that ends.
+// run follows the watch wt until Stop. When the watch ends, or the connection comes
+// back after losing the server, it watches again.
 func (w *watcher) run(c *connection, wt *watch) {
 	defer w.wg.Done()
-	backoff := minBackoff
 	for {
-		if !w.follow(wt) {
+		switch w.follow(c, wt) {
+		case stopped:
 			return
-		}
-		w.fail(w.src.errorf(errWatchEnded, "watch"))
-		for {
-			if !w.sleep(backoff) {
+		case ended:
+			w.fail(w.src.errorf(errWatchEnded, "watch"))
+			if !w.sleep(c, minBackoff) {
 				return
 			}
-			backoff = min(2*backoff, maxBackoff)
+		}
+		backoff := minBackoff
+		for {
 			var err error
 			if wt, err = w.start(c); err == nil {
-				backoff = minBackoff
 				break
 			}
 			w.fail(err)
+			if !w.sleep(c, backoff) {
+				return
+			}
+			backoff = min(2*backoff, maxBackoff)
 		}
 	}
 }
 
-// follow applies the updates of wt until Stop (it then reports false) or until wt ends
-// (true). It stops wt either way.
-func (w *watcher) follow(wt *watch) bool {
+// Why follow returned.
+const (
+	stopped     = iota // Stop was called
+	ended              // the watch ended by itself
+	reconnected        // the connection is back after it lost the server
+)
+
+// follow applies the updates of wt until Stop, until wt ends, or until the connection
+// comes back after losing the server; while it is down, Next returns an error. It stops
+// wt, and returns why it returned.
+func (w *watcher) follow(c *connection, wt *watch) int {
 	defer wt.stop()
+	st, changed := c.state()
+	returns := st.returns
 	for {
 		select {
 		case <-w.ctx.Done():
-			return false
+			return stopped
+		case <-changed:
+			st, changed = c.state()
+			if st.down != nil {
+				w.fail(w.src.errorf(st.down, "watch"))
+			} else if st.returns != returns {
+				return reconnected
+			}
 		case e, ok := <-wt.kw.Updates():
 			if !ok {
-				return w.ctx.Err() == nil
+				if w.ctx.Err() != nil {
+					return stopped
+				}
+				return ended
 			}
 			if e != nil {
 				w.apply(e, true)
@@ -254,15 +279,24 @@ func (wt *watch) stop() {
 	}
 }
 
-// sleep waits for d, or until Stop; it reports whether the watcher goes on.
-func (w *watcher) sleep(d time.Duration) bool {
+// sleep waits for d, or until Stop, or until the connection comes back after losing
+// the server; it reports whether the watcher goes on.
+func (w *watcher) sleep(c *connection, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-w.ctx.Done():
-		return false
+	st, changed := c.state()
+	returns := st.returns
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-w.ctx.Done():
+			return false
+		case <-changed:
+			if st, changed = c.state(); st.down == nil && st.returns != returns {
+				return true
+			}
+		}
 	}
 }
 
