@@ -6,8 +6,9 @@
 // The document is the value of the key (DefaultKey, "micro_config", unless WithKey) in
 // the bucket (DefaultBucket, "default", unless WithBucket), as it is: its Format is the
 // source's format (DefaultFormat, "json", unless WithFormat: "yaml", "toml", ...). A
-// key that does not exist, or whose last operation was a delete or a purge, is the
-// empty document {}, with Format "json" (which every reader understands).
+// key that does not exist, whose last operation was a delete or a purge, or whose value
+// is empty, is the empty document {}, with Format "json" (which every reader
+// understands).
 //
 // # Read and Write
 //
@@ -65,11 +66,15 @@ import (
 // reconnectWait is the wait between attempts to reconnect to a server.
 const reconnectWait = 250 * time.Millisecond
 
+// emptyDocument is the document of a key that does not exist.
+const emptyDocument = "{}"
+
 var (
-	// emptyDocument is the document of a key that does not exist.
-	emptyDocument = []byte("{}")
 	// errDisconnected is the error of a watcher whose connection lost the server.
 	errDisconnected = errors.New("disconnected")
+	// errWildcard is the error of a watch of a key that holds a wildcard, which would
+	// watch several keys.
+	errWildcard = fmt.Errorf("%w: a wildcard (* or >) names several keys", jetstream.ErrInvalidKey)
 )
 
 type natsSource struct {
@@ -220,11 +225,12 @@ func (s *natsSource) bucket(ctx context.Context, c *connection) (jetstream.KeyVa
 	return kv, err
 }
 
-// changeSet returns the document of a key's value; nil data is the empty document.
+// changeSet returns the document of a key's value; a key that does not exist, or an
+// empty value, is the empty document.
 func (s *natsSource) changeSet(data []byte, exists bool) *source.ChangeSet {
 	cs := &source.ChangeSet{Timestamp: time.Now(), Format: s.set.format, Source: s.String(), Data: data}
-	if !exists {
-		cs.Format, cs.Data = "json", emptyDocument
+	if !exists || len(data) == 0 {
+		cs.Format, cs.Data = "json", []byte(emptyDocument)
 	}
 	cs.Checksum = cs.Sum()
 	return cs
@@ -283,6 +289,9 @@ func (s *natsSource) Write(cs *source.ChangeSet) error {
 // a watcher of its changes; see the package documentation. It fails if the watch cannot
 // be started or its baseline does not come within the timeout.
 func (s *natsSource) Watch() (source.Watcher, error) {
+	if strings.ContainsAny(s.set.key, "*>") {
+		return nil, s.errorf(errWildcard, "watch")
+	}
 	c, err := s.acquire()
 	if err != nil {
 		return nil, s.errorf(err, "watch")

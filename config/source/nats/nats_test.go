@@ -2,6 +2,7 @@ package nats_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"runtime"
 	"strings"
@@ -109,6 +110,15 @@ func TestWriteRead(t *testing.T) {
 	}
 	sameJSON(t, cs.Data, `{"name":"other"}`)
 
+	// An empty value is the empty document.
+	put(t, kv, "empty", "")
+	if cs, err = newSource(url, bucket, nats.WithKey("empty")).Read(); err != nil {
+		t.Fatal(err)
+	}
+	if string(cs.Data) != "{}" || cs.Format != "json" {
+		t.Fatalf("empty value: %+v", cs)
+	}
+
 	// Change sets that cannot be written.
 	if err := src.Write(nil); err == nil {
 		t.Error("Write(nil) succeeded")
@@ -212,5 +222,36 @@ func TestNewSourceIsLazy(t *testing.T) {
 	}
 	if after := runtime.NumGoroutine(); after > before {
 		t.Fatalf("NewSource started %d goroutines", after-before)
+	}
+}
+
+// TestTLSConfig: WithTLSConfig requires TLS, which the plain test server does not offer:
+// Read fails, naming the server.
+func TestTLSConfig(t *testing.T) {
+	url := server(t)
+	src := nats.NewSource(nats.WithUrl(url), nats.WithTLSConfig(&tls.Config{ServerName: "localhost"}),
+		nats.WithTimeout(time.Second))
+	_, err := src.Read()
+	if err == nil {
+		t.Fatal("Read over TLS from a plain server succeeded")
+	}
+	if !strings.Contains(err.Error(), url) {
+		t.Errorf("error does not name %s: %v", url, err)
+	}
+	t.Log(err)
+}
+
+// TestUrls: several servers, in one argument or several, of which one answers.
+func TestUrls(t *testing.T) {
+	url := server(t)
+	dead := "nats://" + testutil.FreeAddr(t)
+	for _, opt := range []source.Option{
+		nats.WithUrl(dead + ", " + url),
+		nats.WithUrl(dead, url),
+	} {
+		src := nats.NewSource(opt, nats.WithBucket(bucketName(t)), nats.WithTimeout(time.Second))
+		if _, err := src.Read(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -1,9 +1,12 @@
 package nats_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +46,17 @@ func TestWatchWithinOneSecond(t *testing.T) {
 	if cs.Format != "json" {
 		t.Fatalf("deleted document's format %q", cs.Format)
 	}
+	lat = append(lat, at.Sub(start))
+	// A put, then a purge, which is {} too.
+	put(t, kv, nats.DefaultKey, `{"back":true}`)
+	waitFor(t, ch, time.Second, func(data string) bool { return data == `{"back":true}` })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start = time.Now()
+	if err := kv.Purge(ctx, nats.DefaultKey); err != nil {
+		t.Fatal(err)
+	}
+	_, at = waitFor(t, ch, time.Second, func(data string) bool { return data == "{}" })
 	lat = append(lat, at.Sub(start))
 	slices.Sort(lat)
 	t.Logf("put→Next latency over %d changes: p50 %s, max %s", len(lat), lat[len(lat)/2], lat[len(lat)-1])
@@ -182,4 +196,71 @@ func TestWatchersShareConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameJSON(t, cs.Data, `{"a":1}`)
+}
+
+// TestWatchWildcardKey: a key with a wildcard would watch several keys; Watch refuses it.
+func TestWatchWildcardKey(t *testing.T) {
+	url := server(t)
+	for _, key := range []string{"app.*", "app.>"} {
+		w, err := newSource(url, bucketName(t), nats.WithKey(key)).Watch()
+		if err == nil {
+			_ = w.Stop()
+			t.Fatalf("Watch of %q succeeded", key)
+		}
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not name %q: %v", key, err)
+		}
+	}
+}
+
+// TestConcurrentUse: Reads, Writes and watchers of one source, from several goroutines,
+// share and release the connection without races; every watcher sees the last write.
+func TestConcurrentUse(t *testing.T) {
+	url := server(t)
+	bucket := bucketName(t)
+	src := newSource(url, bucket)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				if err := src.Write(&source.ChangeSet{Data: []byte(fmt.Sprintf(`{"g%d":%d}`, g, i))}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := src.Read(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(g)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 3; i++ {
+				w, err := src.Watch()
+				if err != nil {
+					errs <- err
+					return
+				}
+				_ = w.Stop()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	w, err := src.Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := collect(t, w)
+	if err := src.Write(&source.ChangeSet{Data: []byte(`{"last":true}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ch, time.Second, func(data string) bool { return data == `{"last":true}` })
 }
