@@ -82,6 +82,7 @@ import (
 
 	"github.com/seed-b3892490/micro/config/encoder/json"
 	"github.com/seed-b3892490/micro/config/source"
+	"github.com/seed-b3892490/micro/config/source/internal/pending"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -333,8 +334,7 @@ func (s *etcdSource) Watch() (source.Watcher, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		sum:    base.Checksum,
-		notify: make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		box:    pending.New(),
 	}
 	w.wg.Add(1)
 	go w.run(rev)

@@ -61,6 +61,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/seed-b3892490/micro/config/source"
+	"github.com/seed-b3892490/micro/config/source/internal/pending"
 )
 
 // reconnectWait is the wait between attempts to reconnect to a server.
@@ -301,8 +302,7 @@ func (s *natsSource) Watch() (source.Watcher, error) {
 		src:    s,
 		ctx:    ctx,
 		cancel: cancel,
-		notify: make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		box:    pending.New(),
 	}
 	wt, err := w.start(c)
 	if err != nil {

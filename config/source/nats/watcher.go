@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/seed-b3892490/micro/config/source"
+	"github.com/seed-b3892490/micro/config/source/internal/pending"
 )
 
 const (
@@ -28,59 +29,21 @@ type watcher struct {
 	wg     sync.WaitGroup
 	sum    string // checksum of the last document published; start and run only
 
-	mu      sync.Mutex
-	stopped bool
-	cs      *source.ChangeSet // newest document Next has not returned
-	err     error             // newest error Next has not returned
-	notify  chan struct{}     // capacity 1: something is pending
-	done    chan struct{}     // closed by Stop
-	once    sync.Once
+	box  *pending.Box // what Next has not returned yet
+	once sync.Once
 }
 
 // Next returns the next version of the document, waiting for one. While the key cannot
 // be watched it returns errors, and goes on; after Stop it returns
 // source.ErrWatcherStopped.
-func (w *watcher) Next() (*source.ChangeSet, error) {
-	for {
-		w.mu.Lock()
-		if w.stopped {
-			w.mu.Unlock()
-			return nil, source.ErrWatcherStopped
-		}
-		cs, err := w.cs, w.err
-		if cs != nil {
-			w.cs = nil
-		} else {
-			w.err = nil
-		}
-		more := cs != nil && w.err != nil
-		w.mu.Unlock()
-		if more {
-			w.signal() // the error is for another call of Next
-		}
-		if cs != nil {
-			return cs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case <-w.done:
-		case <-w.notify:
-		}
-	}
-}
+func (w *watcher) Next() (*source.ChangeSet, error) { return w.box.Next() }
 
 // Stop ends the watcher: it unblocks Next, ends the watch, waits for the watcher's
 // goroutine and gives back the connection, closing it unless a Read, a Write or another
 // watcher of the source holds it. It is idempotent.
 func (w *watcher) Stop() error {
 	w.once.Do(func() {
-		w.mu.Lock()
-		w.stopped = true
-		w.cs, w.err = nil, nil
-		w.mu.Unlock()
-		close(w.done)
+		w.box.Close()
 		w.cancel()
 		w.wg.Wait()
 		w.src.release()
@@ -88,34 +51,15 @@ func (w *watcher) Stop() error {
 	return nil
 }
 
-func (w *watcher) signal() {
-	select {
-	case w.notify <- struct{}{}:
-	default:
-	}
-}
-
 // publish hands a new document to Next, replacing one not yet taken and any error.
-func (w *watcher) publish(cs *source.ChangeSet) {
-	w.mu.Lock()
-	if !w.stopped {
-		w.cs, w.err = cs, nil
-	}
-	w.mu.Unlock()
-	w.signal()
-}
+func (w *watcher) publish(cs *source.ChangeSet) { w.box.Publish(cs) }
 
 // fail hands a transient error to Next, unless the watcher is stopping.
 func (w *watcher) fail(err error) {
 	if w.ctx.Err() != nil {
 		return
 	}
-	w.mu.Lock()
-	if !w.stopped {
-		w.err = err
-	}
-	w.mu.Unlock()
-	w.signal()
+	w.box.Fail(err)
 }
 
 // apply takes an entry of the watch: its document becomes the last one, and is
