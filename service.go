@@ -27,6 +27,9 @@ type service struct {
 	cmdDone  bool
 	ownedCli bool          // the client was made by this service
 	baseCli  client.Client // that client, before wrappers
+	// ownBroker is the broker the service made (it was given none), disconnected by Stop
+	// even when the server never ran: its client connects it to publish.
+	ownBroker broker.Broker
 	// authOn is the auth whose enforcement the server got; authCli the one whose token
 	// the client attaches (each installed once).
 	authOn, authCli auth.Auth
@@ -81,6 +84,7 @@ func (s *service) build() {
 		// the shared DefaultBroker
 		if o.Broker == nil {
 			o.Broker = broker.NewBroker(broker.Registry(o.Registry))
+			s.ownBroker = o.Broker
 		} else if err := o.Broker.Init(broker.Registry(o.Registry)); err != nil && !errors.Is(err, broker.ErrConnected) {
 			s.fail(fmt.Errorf("micro: configure broker: %w", err))
 		}
@@ -284,7 +288,7 @@ func (s *service) Start() error {
 func (s *service) Stop() error {
 	s.mu.Lock()
 	o := s.opts
-	owned, base := s.ownedCli, s.baseCli
+	owned, base, ownBroker := s.ownedCli, s.baseCli, s.ownBroker
 	ownStore := s.ownStore
 	s.mu.Unlock()
 	var errs []error
@@ -299,6 +303,11 @@ func (s *service) Stop() error {
 	for i := len(o.AfterStop) - 1; i >= 0; i-- {
 		if err := o.AfterStop[i](); err != nil {
 			errs = append(errs, fmt.Errorf("micro: after stop: %w", err))
+		}
+	}
+	if ownBroker != nil && o.Broker == ownBroker {
+		if err := ownBroker.Disconnect(); err != nil && !errors.Is(err, broker.ErrNotConnected) {
+			errs = append(errs, fmt.Errorf("micro: disconnect the broker: %w", err))
 		}
 	}
 	// the client the service made, under any wrappers

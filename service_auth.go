@@ -58,6 +58,7 @@ func (s *service) applyIdentity() {
 	}
 	if o.Broker == nil {
 		o.Broker = broker.NewBroker(broker.TLSConfig(cfg))
+		s.ownBroker = o.Broker
 	} else if err := o.Broker.Init(broker.TLSConfig(cfg)); err != nil && !errors.Is(err, broker.ErrConnected) {
 		s.fail(fmt.Errorf("micro: configure broker for TLS: %w", err))
 	}

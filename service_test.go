@@ -256,3 +256,34 @@ func TestEventsOverHTTPBroker(t *testing.T) {
 		t.Fatalf("after the failures: %q, %q", a, b)
 	}
 }
+
+// TestStopDisconnectsTheBrokerItMade: a service that only publishes (it never runs)
+// leaves nothing behind after Stop: the HTTP broker it made for itself, which its client
+// connected to publish, is disconnected.
+func TestStopDisconnectsTheBrokerItMade(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	reg := registry.NewMemoryRegistry()
+	sub := micro.NewService(micro.Name("sub"), micro.Address("127.0.0.1:0"), micro.Registry(reg),
+		micro.Broker(broker.NewHttpBroker(broker.Addrs("127.0.0.1:0"))), micro.Transport(transport.NewHTTPTransport()))
+	got := make(chan string, 1)
+	if err := micro.RegisterSubscriber("news", sub.Server(), func(ctx context.Context, msg *testproto.Request) error {
+		got <- msg.Name
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	pub := micro.NewService(micro.Name("pub"), micro.Registry(reg), micro.Transport(transport.NewHTTPTransport()))
+	if err := micro.NewEvent("news", pub.Client()).Publish(context.Background(), &testproto.Request{Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-got; n != "x" {
+		t.Fatal(n)
+	}
+	if err := pub.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
