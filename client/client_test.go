@@ -128,9 +128,28 @@ func TestApplicationErrorRunsOnce(t *testing.T) {
 
 // readUntilRequest reads an HTTP/2 connection (prior knowledge) until a whole request
 // has arrived: the frame that ends its stream (END_STREAM on DATA or HEADERS).
+//
+// A connection that opens with micro's native protocol is answered as a micro server
+// would, and read until its first request frame.
 func readUntilRequest(conn net.Conn) {
 	preface := make([]byte, 24)
-	if _, err := io.ReadFull(conn, preface); err != nil {
+	if _, err := io.ReadFull(conn, preface[:10]); err != nil {
+		return
+	}
+	if string(preface[:10]) == "\x00MICRO/1\r\n" {
+		hello := append([]byte("\x00MICRO/1\r\n"), 0, 0, 0, 250, 0, 0x40, 0, 0)
+		if _, err := conn.Write(hello); err != nil {
+			return
+		}
+		hdr := make([]byte, 10)
+		if _, err := io.ReadFull(conn, hdr); err != nil {
+			return
+		}
+		n := int(hdr[0])<<24 | int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
+		_, _ = io.CopyN(io.Discard, conn, int64(n))
+		return
+	}
+	if _, err := io.ReadFull(conn, preface[10:]); err != nil {
 		return
 	}
 	hdr := make([]byte, 9)

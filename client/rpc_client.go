@@ -384,6 +384,10 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		if ctx.Err() != nil {
 			return contextError(ctx.Err(), req)
 		}
+		if transport.IsNotSent(err) {
+			// the server went away or refused the call before taking it
+			return c.transportError(ctx, err, node, req)
+		}
 		return errors.Wrap(newLostError(err), clientID, 502, fmt.Sprintf("call %s at %s: reply lost: %v", req.Endpoint(), node.Address, err))
 	}
 	if e := replyError(&reply); e != nil {

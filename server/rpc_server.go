@@ -861,6 +861,9 @@ func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, 
 	if parent != base && base.Done() != nil {
 		stop = context.AfterFunc(base, cancel)
 	}
+	if oc, ok := sock.(interface{ OnCancel(func()) }); ok {
+		oc.OnCancel(cancel) // the caller can abandon the call without closing a connection
+	}
 	md := make(metadata.Metadata, len(hdr)+3)
 	for k, v := range hdr {
 		if len(k) > 0 && k[0] != ':' && !serverOwned(k) {

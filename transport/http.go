@@ -25,6 +25,8 @@ type HTTPTransport struct {
 	mu   sync.RWMutex
 	opts Options
 	rt   *http.Transport // built lazily, replaced by Init
+	// native holds the native protocol's client connections, made on first use
+	native *nativePool
 }
 
 // NewHTTPTransport returns the HTTP transport. Nothing is opened until Dial or Listen.
@@ -71,6 +73,12 @@ func (t *HTTPTransport) CloseIdleConnections() {
 	t.mu.RUnlock()
 	if rt != nil {
 		rt.CloseIdleConnections()
+	}
+	t.mu.RLock()
+	p := t.native
+	t.mu.RUnlock()
+	if p != nil {
+		p.closeIdle()
 	}
 }
 
@@ -148,6 +156,46 @@ func (t *HTTPTransport) Dial(addr string, opts ...DialOption) (Client, error) {
 	if dopts.MaxMsgSize <= 0 {
 		dopts.MaxMsgSize = DefaultLimits().MaxMsgSize
 	}
+	t.mu.RLock()
+	native := t.opts.TLSConfig == nil && !t.opts.NativeOff && !t.opts.Secure
+	t.mu.RUnlock()
+	if native && !dopts.ConnClose && !nativeEnvOff() {
+		return &nativeSocket{t: t, pool: t.nativePool(), addr: addr, opts: dopts, stream: dopts.Stream}, nil
+	}
+	c, err := t.dialHTTPErr(addr, dopts)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// nativePool returns the transport's native client connections.
+func (t *HTTPTransport) nativePool() *nativePool {
+	t.mu.RLock()
+	p := t.native
+	t.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.native == nil {
+		t.native = &nativePool{t: t, addrs: make(map[string]*nativeAddr)}
+	}
+	return t.native
+}
+
+// dialHTTP returns an HTTP client Socket to addr, for a server that does not speak the
+// native protocol; an error becomes a Socket whose Send reports it.
+func (t *HTTPTransport) dialHTTP(addr string, dopts DialOptions) Client {
+	c, err := t.dialHTTPErr(addr, dopts)
+	if err != nil {
+		return errSocket{err}
+	}
+	return c
+}
+
+func (t *HTTPTransport) dialHTTPErr(addr string, dopts DialOptions) (Client, error) {
 	rt, secure, err := t.roundTripper()
 	if err != nil {
 		return nil, err
@@ -172,6 +220,15 @@ func (t *HTTPTransport) Dial(addr string, opts ...DialOption) (Client, error) {
 		ctx:  context.WithValue(dopts.Context, dialTimeoutKey{}, dopts.Timeout),
 	}, nil
 }
+
+// errSocket is a Socket that fails with err.
+type errSocket struct{ err error }
+
+func (s errSocket) Recv(*Message) error { return s.err }
+func (s errSocket) Send(*Message) error { return s.err }
+func (s errSocket) Close() error        { return nil }
+func (s errSocket) Local() string       { return "" }
+func (s errSocket) Remote() string      { return "" }
 
 // Listen listens on addr ("host:port"; port 0 picks a free port) and returns a Listener
 // whose Accept serves HTTP/1.1 and HTTP/2 until Close or Drain.
@@ -201,5 +258,5 @@ func (t *HTTPTransport) Listen(addr string, opts ...ListenOption) (Listener, err
 	case topts.TLSConfig != nil:
 		tlsConf = topts.TLSConfig.Clone()
 	}
-	return newHTTPListener(ln, lopts.Limits.withDefaults(), tlsConf, t.logger()), nil
+	return newHTTPListener(ln, lopts.Limits.withDefaults(), tlsConf, t.logger(), !topts.NativeOff), nil
 }

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	merrors "github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/internal/connmux"
 	"github.com/seed-b3892490/micro/internal/inflight"
+	"github.com/seed-b3892490/micro/internal/wire"
 	"github.com/seed-b3892490/micro/logger"
 	"github.com/seed-b3892490/micro/transport/headers"
 )
@@ -38,10 +40,26 @@ type httpListener struct {
 	fn       func(Socket)
 	shutdown chan struct{} // closed when Accept's Serve has returned
 	started  bool
+
+	// mux routes connections opening with the native Magic to serveNative, the rest to
+	// the HTTP server; nil when the listener serves HTTP only (TLS, or native off).
+	mux       *connmux.Mux
+	nativeLn  net.Listener
+	httpLn    net.Listener
+	nativeMu  sync.Mutex
+	natives   map[*nativeConn]struct{}
+	nativeOff bool // set by Close and Drain: no more native connections
+	nativeWG  sync.WaitGroup
 }
 
-func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log logger.Logger) *httpListener {
-	l := &httpListener{ln: ln, limits: limits, log: log, shutdown: make(chan struct{})}
+func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log logger.Logger, native bool) *httpListener {
+	l := &httpListener{ln: ln, limits: limits, log: log, shutdown: make(chan struct{}), httpLn: ln}
+	if native && tlsConf == nil {
+		l.mux = connmux.New(ln, muxTimeout)
+		l.nativeLn = l.mux.Match(func(p []byte) bool { return string(p) == wire.Magic }, len(wire.Magic))
+		l.httpLn = l.mux.Fallback()
+		l.natives = make(map[*nativeConn]struct{})
+	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	if tlsConf != nil {
@@ -150,6 +168,13 @@ func (l *httpListener) halfClose() {
 			_ = cw.CloseWrite()
 		}
 	}
+	l.nativeMu.Lock()
+	defer l.nativeMu.Unlock()
+	for nc := range l.natives {
+		if cw, ok := nc.c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+	}
 }
 
 // flushGrace is how long Drain lets connections flush their last replies, and drainGrace
@@ -172,13 +197,25 @@ func (l *httpListener) Accept(fn func(Socket)) error {
 	l.fn = fn
 	l.mu.Unlock()
 	defer close(l.shutdown)
+	if l.mux != nil {
+		l.nativeWG.Add(2)
+		go func() {
+			defer l.nativeWG.Done()
+			_ = l.mux.Serve()
+		}()
+		go func() {
+			defer l.nativeWG.Done()
+			l.acceptNative()
+		}()
+		defer l.nativeWG.Wait()
+	}
 	var err error
 	if l.srv.TLSConfig != nil {
-		err = l.srv.ServeTLS(l.ln, "", "")
+		err = l.srv.ServeTLS(l.httpLn, "", "")
 	} else {
-		err = l.srv.Serve(l.ln)
+		err = l.srv.Serve(l.httpLn)
 	}
-	if errors.Is(err, http.ErrServerClosed) {
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, connmux.ErrClosed) {
 		return nil
 	}
 	return err
@@ -186,11 +223,74 @@ func (l *httpListener) Accept(fn func(Socket)) error {
 
 // Close stops accepting and closes every connection at once.
 func (l *httpListener) Close() error {
+	if l.mux != nil {
+		// first: the HTTP server's Close waits for its Accept, which the mux ends
+		_ = l.mux.Close()
+		l.closeNatives()
+	}
 	err := l.srv.Close()
 	if !l.wasStarted() {
 		_ = l.ln.Close()
 	}
 	return err
+}
+
+// muxTimeout is how long a new connection may take to send the bytes that tell native
+// from HTTP; one that sends fewer goes to the HTTP server with what it sent.
+const muxTimeout = time.Second
+
+// acceptNative serves the native connections the mux routes here.
+func (l *httpListener) acceptNative() {
+	for {
+		c, err := l.nativeLn.Accept()
+		if err != nil {
+			return
+		}
+		l.nativeWG.Add(1)
+		go func() {
+			defer l.nativeWG.Done()
+			l.serveNative(c)
+		}()
+	}
+}
+
+// addNative records a native connection; false once the listener is closing.
+func (l *httpListener) addNative(nc *nativeConn) bool {
+	l.nativeMu.Lock()
+	defer l.nativeMu.Unlock()
+	if l.nativeOff {
+		return false
+	}
+	l.natives[nc] = struct{}{}
+	l.conns.Add()
+	return true
+}
+
+func (l *httpListener) removeNative(nc *nativeConn) {
+	l.nativeMu.Lock()
+	defer l.nativeMu.Unlock()
+	if _, ok := l.natives[nc]; ok {
+		delete(l.natives, nc)
+		l.conns.Done()
+	}
+}
+
+// nativeConns stops new native connections and returns those open.
+func (l *httpListener) nativeConns() []*nativeConn {
+	l.nativeMu.Lock()
+	defer l.nativeMu.Unlock()
+	l.nativeOff = true
+	out := make([]*nativeConn, 0, len(l.natives))
+	for nc := range l.natives {
+		out = append(out, nc)
+	}
+	return out
+}
+
+func (l *httpListener) closeNatives() {
+	for _, nc := range l.nativeConns() {
+		nc.shutdown()
+	}
 }
 
 func (l *httpListener) wasStarted() bool {
@@ -218,7 +318,22 @@ func (l *httpListener) Drain(ctx context.Context) error {
 		defer close(done)
 		_ = l.srv.Shutdown(sctx)
 	}()
+	var natives []*nativeConn
+	if l.mux != nil {
+		// No new connections; every native one learns which calls it still gets served
+		// (GOAWAY), so its client sends the rest elsewhere.
+		_ = l.mux.Close()
+		natives = l.nativeConns()
+		for _, nc := range natives {
+			nc.goAway()
+		}
+	}
 	err := l.active.Wait(ctx)
+	if err == nil {
+		for _, nc := range natives {
+			_ = nc.waitIdle(ctx)
+		}
+	}
 	if err == nil {
 		// The last replies are queued on their connections: wait until every
 		// connection has written the last frame of its last stream, give it a moment
@@ -239,6 +354,9 @@ func (l *httpListener) Drain(ctx context.Context) error {
 	}
 	cancel()
 	cerr := l.srv.Close()
+	if l.mux != nil {
+		l.closeNatives()
+	}
 	<-done
 	<-l.shutdown
 	if err != nil {

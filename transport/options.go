@@ -51,7 +51,18 @@ type Options struct {
 	// is closed (failing the calls on it, which a new connection then carries). Default
 	// DefaultKeepAliveTimeout; set it with KeepAlive.
 	KeepAliveTimeout time.Duration
+	// NativeOff turns micro's native protocol off: listeners serve HTTP only and clients
+	// speak HTTP/2 to every server. Set it with Native(false). A client process also
+	// speaks only HTTP when its environment has MICRO_NATIVE=0.
+	NativeOff bool
 }
+
+// Native turns micro's native binary protocol on (the default) or off. With it on, a
+// listener without TLS serves it beside HTTP/1.1 and HTTP/2 on the same port, recognised
+// by its first bytes, and a client uses it for every server that answers it, HTTP for
+// the others. It carries the same calls, streams, limits and errors as HTTP, with far
+// less work per call.
+func Native(on bool) Option { return func(o *Options) { o.NativeOff = !on } }
 
 // Limits bound what a listener accepts from its peers, so that no peer can make it use
 // unbounded memory or hold connections forever. A zero field takes its default.

@@ -1,0 +1,160 @@
+package wire
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// maxBatch is how many bytes may wait for the connection before writers block; it bounds
+// the memory a peer that reads slowly can make a writer hold.
+const maxBatch = 1 << 20
+
+// Writer batches frames onto a connection: a writer appends its frames to a shared
+// buffer and, when no write is in progress, writes the buffer itself; frames appended
+// while a write is in progress go out with the next one. Under load many frames share one
+// write syscall; alone, a frame is written at once.
+type Writer struct {
+	conn    net.Conn
+	timeout time.Duration
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	buf      []byte
+	spare    []byte
+	flushing bool
+	err      error
+	onError  func(error)
+
+	// Enc encodes header blocks in wire order: use it between Begin and Commit only.
+	Enc Encoder
+}
+
+// NewWriter returns a Writer on conn. timeout bounds each write (0: none); onError is
+// called once, from the writing goroutine, with the first write error.
+func NewWriter(conn net.Conn, timeout time.Duration, onError func(error)) *Writer {
+	w := &Writer{conn: conn, timeout: timeout, onError: onError, buf: make([]byte, 0, 4096), spare: make([]byte, 0, 4096)}
+	w.cond.L = &w.mu
+	return w
+}
+
+// Begin locks the writer and returns the buffer to append frames to; Commit hands it back.
+// It returns the writer's error instead (unlocked) once a write has failed.
+func (w *Writer) Begin() ([]byte, error) {
+	w.mu.Lock()
+	for w.err == nil && w.flushing && len(w.buf) >= maxBatch {
+		w.cond.Wait()
+	}
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return nil, err
+	}
+	return w.buf, nil
+}
+
+// NotWrittenError is a Commit failure of a write that sent none of its bytes: the
+// frames it carried never left this process.
+type NotWrittenError struct{ Err error }
+
+func (e *NotWrittenError) Error() string { return e.Err.Error() }
+func (e *NotWrittenError) Unwrap() error { return e.Err }
+
+// Commit stores buf (what Begin returned, with frames appended), unlocks, and writes
+// what is buffered unless another goroutine is writing. The error is that of the write
+// that carried the caller's frames (a *NotWrittenError when none of it was written); a
+// caller whose frames another goroutine writes gets nil.
+func (w *Writer) Commit(buf []byte) error {
+	w.buf = buf
+	if w.flushing {
+		w.mu.Unlock()
+		return nil
+	}
+	w.flushing = true
+	var first error
+	firstDone := false
+	for len(w.buf) > 0 && w.err == nil {
+		out := w.buf
+		w.buf = w.spare[:0]
+		w.mu.Unlock()
+		w.cond.Broadcast()
+		if w.timeout > 0 {
+			_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+		}
+		n, err := w.conn.Write(out)
+		if !firstDone {
+			firstDone = true
+			if err != nil && n == 0 {
+				first = &NotWrittenError{err}
+			} else {
+				first = err
+			}
+		}
+		if cap(out) > maxBatch {
+			out = make([]byte, 0, 4096) // do not keep a burst's buffer forever
+		}
+		w.mu.Lock()
+		w.spare = out[:0]
+		if err != nil && w.err == nil {
+			w.err = err
+			w.mu.Unlock()
+			w.cond.Broadcast()
+			if w.onError != nil {
+				w.onError(err)
+			}
+			w.mu.Lock()
+		}
+	}
+	if !firstDone && w.err != nil {
+		first = &NotWrittenError{w.err} // the writer had failed: nothing was written
+	}
+	w.flushing = false
+	w.mu.Unlock()
+	w.cond.Broadcast()
+	return first
+}
+
+// Abort unlocks a writer that Begin locked, discarding nothing that was committed.
+func (w *Writer) Abort() { w.mu.Unlock() }
+
+// Fail makes every later Begin return err (the connection is gone).
+func (w *Writer) Fail(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+	w.cond.Broadcast()
+}
+
+// AppendMessage appends a Request or Message frame: the header block of hdr (every
+// pair, pseudo-headers included) and the body.
+func (w *Writer) AppendMessage(dst []byte, typ, flags byte, stream uint32, hdr map[string]string, body []byte) []byte {
+	start := len(dst)
+	dst = AppendFrameHeader(dst, 0, typ, flags, stream)
+	for k, v := range hdr {
+		dst = w.Enc.AppendField(dst, k, v)
+	}
+	dst = AppendEnd(dst)
+	dst = append(dst, body...)
+	PutLength(dst[start:], len(dst)-start-HeaderLen)
+	return dst
+}
+
+// AppendFields is AppendMessage with the header as a list of fields.
+func (w *Writer) AppendFields(dst []byte, typ, flags byte, stream uint32, hdr Fields, body []byte) []byte {
+	start := len(dst)
+	dst = AppendFrameHeader(dst, 0, typ, flags, stream)
+	for _, f := range hdr {
+		dst = w.Enc.AppendField(dst, f.Key, f.Value)
+	}
+	dst = AppendEnd(dst)
+	dst = append(dst, body...)
+	PutLength(dst[start:], len(dst)-start-HeaderLen)
+	return dst
+}
+
+// AppendControl appends a frame with a raw payload (Cancel, Window, Ping, Pong, GoAway).
+func AppendControl(dst []byte, typ, flags byte, stream uint32, payload ...byte) []byte {
+	return append(AppendFrameHeader(dst, len(payload), typ, flags, stream), payload...)
+}

@@ -1,0 +1,826 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/seed-b3892490/micro/internal/wire"
+	"github.com/seed-b3892490/micro/transport/headers"
+)
+
+// errNotNative says that an address does not speak the native protocol.
+var errNotNative = errors.New("transport: the server does not speak micro's native protocol")
+
+// notNativeFor is how long an address that answered the native Magic with something
+// else is spoken to over HTTP before it is asked again.
+const notNativeFor = 30 * time.Second
+
+// nativeClientIdle is how long a client connection may carry no call before it is closed.
+const nativeClientIdle = 90 * time.Second
+
+// nativeEnvOff reports whether the process environment turns the native client off.
+func nativeEnvOff() bool { return os.Getenv("MICRO_NATIVE") == "0" }
+
+// nativePool holds a transport's native client connections, by address.
+type nativePool struct {
+	t     *HTTPTransport
+	mu    sync.Mutex
+	addrs map[string]*nativeAddr
+}
+
+type nativeAddr struct {
+	conns     []*clientConn
+	dialing   chan struct{} // closed when the dial in progress ends
+	httpUntil time.Time     // the address answered as HTTP only: not asked again until then
+}
+
+// get returns a connection to addr with room for one more stream, reserving it; the
+// caller releases the reservation by registering a stream or calling unreserve.
+func (p *nativePool) get(ctx context.Context, addr string, timeout time.Duration) (*clientConn, error) {
+	for {
+		p.mu.Lock()
+		a := p.addrs[addr]
+		if a == nil {
+			a = &nativeAddr{}
+			p.addrs[addr] = a
+		}
+		if time.Now().Before(a.httpUntil) {
+			p.mu.Unlock()
+			return nil, errNotNative
+		}
+		var best *clientConn
+		for _, cc := range a.conns {
+			if cc.reserve() {
+				best = cc
+				break
+			}
+		}
+		if best != nil {
+			p.mu.Unlock()
+			return best, nil
+		}
+		if a.dialing != nil {
+			ch := a.dialing
+			p.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		a.dialing = ch
+		p.mu.Unlock()
+		cc, err := p.dial(ctx, addr, timeout)
+		p.mu.Lock()
+		a.dialing = nil
+		close(ch)
+		if errors.Is(err, errNotNative) {
+			a.httpUntil = time.Now().Add(notNativeFor)
+		}
+		if err != nil {
+			p.mu.Unlock()
+			return nil, err
+		}
+		a.conns = append(a.conns, cc)
+		p.mu.Unlock()
+		go cc.readLoop()
+	}
+}
+
+// remove drops cc from the pool: it is dead or going away.
+func (p *nativePool) remove(cc *clientConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a := p.addrs[cc.addr]
+	if a == nil {
+		return
+	}
+	for i, c := range a.conns {
+		if c == cc {
+			a.conns = append(a.conns[:i], a.conns[i+1:]...)
+			break
+		}
+	}
+	if len(a.conns) == 0 && a.dialing == nil && a.httpUntil.IsZero() {
+		delete(p.addrs, cc.addr)
+	}
+}
+
+// closeIdle closes the connections that carry no stream.
+func (p *nativePool) closeIdle() {
+	p.mu.Lock()
+	var idle []*clientConn
+	for _, a := range p.addrs {
+		for _, cc := range a.conns {
+			cc.mu.Lock()
+			if len(cc.streams) == 0 && cc.reserved == 0 {
+				idle = append(idle, cc)
+			}
+			cc.mu.Unlock()
+		}
+	}
+	p.mu.Unlock()
+	for _, cc := range idle {
+		cc.fail(ErrClosed)
+	}
+}
+
+// dial opens a native connection: Magic out, the server's hello back.
+func (p *nativePool) dial(ctx context.Context, addr string, timeout time.Duration) (*clientConn, error) {
+	if timeout <= 0 {
+		timeout = DefaultDialTimeout
+	}
+	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = c.SetDeadline(deadline)
+	if _, err := io.WriteString(c, wire.Magic); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(c, 32<<10)
+	hello := make([]byte, nativeHelloLen)
+	if _, err := io.ReadFull(br, hello); err != nil || string(hello[:len(wire.Magic)]) != wire.Magic {
+		_ = c.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, errNotNative
+	}
+	_ = c.SetDeadline(time.Time{})
+	p.t.mu.RLock()
+	ping, pingTimeout := p.t.opts.KeepAliveTime, p.t.opts.KeepAliveTimeout
+	p.t.mu.RUnlock()
+	if ping <= 0 {
+		ping = DefaultKeepAliveTime
+	}
+	if pingTimeout <= 0 {
+		pingTimeout = DefaultKeepAliveTimeout
+	}
+	cc := &clientConn{
+		pool: p, addr: addr, c: c, br: br,
+		maxStreams:  int(binary.BigEndian.Uint32(hello[len(wire.Magic):])),
+		streams:     make(map[uint32]*clientStream),
+		nextID:      1,
+		ping:        ping,
+		pingTimeout: pingTimeout,
+		lastRecv:    time.Now(),
+		lastBusy:    time.Now(),
+	}
+	if cc.maxStreams <= 0 {
+		cc.maxStreams = 1
+	}
+	cc.w = wire.NewWriter(c, 0, func(err error) { _ = c.Close() })
+	return cc, nil
+}
+
+// clientConn is a client's native connection to one server.
+type clientConn struct {
+	pool        *nativePool
+	addr        string
+	c           net.Conn
+	br          *bufio.Reader
+	w           *wire.Writer
+	dec         wire.Decoder
+	maxStreams  int
+	ping        time.Duration
+	pingTimeout time.Duration
+	lastRecv    time.Time // reader goroutine only
+	lastBusy    time.Time // when a stream last ended or began
+
+	mu       sync.Mutex
+	streams  map[uint32]*clientStream
+	reserved int
+	nextID   uint32
+	err      error // why the connection is dead
+	goaway   bool
+	lastID   uint32 // from GOAWAY: the last stream the server took
+}
+
+// reserve claims room for one stream; false when the connection is full or unusable.
+func (cc *clientConn) reserve() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.err != nil || cc.goaway || len(cc.streams)+cc.reserved >= cc.maxStreams || cc.nextID >= 1<<31-1 {
+		return false
+	}
+	cc.reserved++
+	return true
+}
+
+func (cc *clientConn) unreserve() {
+	cc.mu.Lock()
+	cc.reserved--
+	cc.mu.Unlock()
+}
+
+// open registers cs and sends its Request frame. Its error is a *NotSentError when
+// nothing was written.
+func (cc *clientConn) open(cs *clientStream, flags byte, hdr map[string]string, body []byte) error {
+	buf, err := cc.w.Begin()
+	if err != nil {
+		cc.unreserve()
+		return &NotSentError{Err: fmt.Errorf("connection to %s: %w", cc.addr, err)}
+	}
+	cc.mu.Lock()
+	cc.reserved--
+	if cc.err != nil || cc.goaway {
+		err := cc.err
+		if err == nil {
+			err = errors.New("server going away")
+		}
+		cc.mu.Unlock()
+		cc.w.Abort()
+		return &NotSentError{Err: fmt.Errorf("connection to %s: %w", cc.addr, err)}
+	}
+	cs.id = cc.nextID
+	cc.nextID += 2
+	cc.streams[cs.id] = cs
+	cc.lastBusy = time.Now()
+	cc.mu.Unlock()
+	buf = cc.w.AppendMessage(buf, wire.TypeRequest, flags, cs.id, hdr, body)
+	if err := cc.w.Commit(buf); err != nil {
+		cc.forget(cs)
+		cc.fail(err)
+		var nw *wire.NotWrittenError
+		if errors.As(err, &nw) {
+			return &NotSentError{Err: fmt.Errorf("connection to %s: %w", cc.addr, err)}
+		}
+		return &ConnLostError{Err: fmt.Errorf("connection to %s: %w", cc.addr, err)}
+	}
+	return nil
+}
+
+// forget removes cs from the connection; false when the reader already took it (its
+// reply is being delivered).
+func (cc *clientConn) forget(cs *clientStream) bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.streams[cs.id] != cs {
+		return false
+	}
+	delete(cc.streams, cs.id)
+	cc.lastBusy = time.Now()
+	cc.maybeClose()
+	return true
+}
+
+// take removes and returns stream id, for a frame that ends it.
+func (cc *clientConn) take(id uint32) *clientStream {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cs := cc.streams[id]
+	if cs != nil {
+		delete(cc.streams, id)
+		cc.lastBusy = time.Now()
+		cc.maybeClose()
+	}
+	return cs
+}
+
+func (cc *clientConn) lookup(id uint32) *clientStream {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.streams[id]
+}
+
+// maybeClose closes a connection the server is going away from once its last stream
+// ended. Called with mu held.
+func (cc *clientConn) maybeClose() {
+	if cc.goaway && len(cc.streams) == 0 && cc.reserved == 0 {
+		_ = cc.c.Close()
+	}
+}
+
+// control writes a control frame.
+func (cc *clientConn) control(typ byte, stream uint32, payload ...byte) {
+	buf, err := cc.w.Begin()
+	if err != nil {
+		return
+	}
+	_ = cc.w.Commit(wire.AppendControl(buf, typ, 0, stream, payload...))
+}
+
+// fail kills the connection: every stream on it fails with err (a *NotSentError for
+// those the server said it never took).
+func (cc *clientConn) fail(err error) {
+	cc.mu.Lock()
+	if cc.err != nil {
+		cc.mu.Unlock()
+		return
+	}
+	cc.err = err
+	streams := cc.streams
+	cc.streams = make(map[uint32]*clientStream)
+	goaway, last := cc.goaway, cc.lastID
+	cc.mu.Unlock()
+	cc.pool.remove(cc)
+	_ = cc.c.Close()
+	cc.w.Fail(err)
+	for id, cs := range streams {
+		var e error = &ConnLostError{Err: fmt.Errorf("connection to %s lost: %w", cc.addr, err)}
+		if goaway && id > last {
+			e = &NotSentError{Err: fmt.Errorf("server at %s went away before it took the call", cc.addr)}
+		}
+		cs.broken(e)
+	}
+}
+
+// readLoop reads the server's frames until the connection dies, pinging it when quiet.
+func (cc *clientConn) readLoop() {
+	var payload []byte
+	var deadline time.Time
+	pinged := false
+	for {
+		want := cc.lastRecv.Add(cc.ping)
+		if pinged {
+			want = deadline
+		}
+		if !want.Equal(deadline) {
+			deadline = want
+			_ = cc.c.SetReadDeadline(deadline)
+		}
+		h, err := wire.ReadFrameHeader(cc.br)
+		if err != nil {
+			if isTimeout(err) {
+				if pinged {
+					cc.fail(fmt.Errorf("no answer to a ping within %s", cc.pingTimeout))
+					return
+				}
+				if time.Since(cc.lastRecv) < cc.ping {
+					continue
+				}
+				if cc.idleTooLong() {
+					cc.fail(ErrClosed)
+					return
+				}
+				pinged = true
+				deadline = time.Now().Add(cc.pingTimeout)
+				_ = cc.c.SetReadDeadline(deadline)
+				cc.control(wire.TypePing, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+				continue
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			cc.fail(err)
+			return
+		}
+		if h.Length > 1<<31 {
+			cc.fail(fmt.Errorf("frame of %d bytes", h.Length))
+			return
+		}
+		if payload, err = wire.ReadPayload(cc.br, h.Length, payload[:0]); err != nil {
+			cc.fail(err)
+			return
+		}
+		cc.lastRecv = time.Now()
+		pinged = false
+		if err := cc.frame(h, payload); err != nil {
+			cc.fail(err)
+			return
+		}
+		if cap(payload) > 64<<10 {
+			payload = nil
+		}
+	}
+}
+
+func (cc *clientConn) idleTooLong() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return len(cc.streams) == 0 && cc.reserved == 0 && time.Since(cc.lastBusy) > nativeClientIdle
+}
+
+// frame handles one frame from the server.
+func (cc *clientConn) frame(h wire.FrameHeader, payload []byte) error {
+	switch h.Type {
+	case wire.TypeMessage:
+		fields, body, err := cc.dec.Decode(payload, nil)
+		if err != nil {
+			return err
+		}
+		if len(body) > 0 {
+			body = append([]byte(nil), body...)
+		}
+		end := h.Flags&wire.FlagEnd != 0
+		var cs *clientStream
+		if end {
+			cs = cc.take(h.Stream)
+		} else {
+			cs = cc.lookup(h.Stream)
+		}
+		if cs != nil {
+			cs.deliver(fields, body, end)
+		}
+	case wire.TypeCancel:
+		if cs := cc.take(h.Stream); cs != nil {
+			if len(payload) > 0 && payload[0] == wire.CodeRefused {
+				cs.broken(&NotSentError{Err: fmt.Errorf("server at %s refused the call before starting it", cc.addr)})
+			} else {
+				cs.broken(fmt.Errorf("transport: the server at %s cancelled the stream", cc.addr))
+			}
+		}
+	case wire.TypeWindow:
+		if len(payload) != 4 {
+			return errors.New("transport: window frame of wrong size")
+		}
+		if cs := cc.lookup(h.Stream); cs != nil && cs.stream {
+			cs.out.add(int(binary.BigEndian.Uint32(payload)))
+		}
+	case wire.TypePing:
+		cc.control(wire.TypePong, 0, payload...)
+	case wire.TypeGoAway:
+		if len(payload) < 4 {
+			return errors.New("transport: goaway frame of wrong size")
+		}
+		last := binary.BigEndian.Uint32(payload)
+		cc.mu.Lock()
+		cc.goaway, cc.lastID = true, last
+		var refused []*clientStream
+		for id, cs := range cc.streams {
+			if id > last {
+				refused = append(refused, cs)
+				delete(cc.streams, id)
+			}
+		}
+		cc.maybeClose()
+		cc.mu.Unlock()
+		cc.pool.remove(cc)
+		for _, cs := range refused {
+			cs.broken(&NotSentError{Err: fmt.Errorf("server at %s went away before it took the call", cc.addr)})
+		}
+	case wire.TypePong:
+	case wire.TypeRequest:
+		return errors.New("transport: the server sent a request frame")
+	}
+	return nil
+}
+
+// clientStream is one call on a client connection.
+type clientStream struct {
+	cc     *clientConn
+	id     uint32
+	stream bool
+
+	// unary: the reply, or the error that lost it, then done is closed
+	done   chan struct{}
+	fields wire.Fields
+	body   []byte
+	err    error
+
+	// streams
+	in  inbox
+	out credit
+}
+
+// deliver hands the stream a message from the server (reader goroutine).
+func (cs *clientStream) deliver(fields wire.Fields, body []byte, end bool) {
+	if !cs.stream {
+		cs.fields, cs.body = fields, body
+		close(cs.done)
+		return
+	}
+	if !cs.in.push(inMsg{hdr: fields, body: body, end: end}, 1<<31) {
+		return
+	}
+	if end {
+		cs.in.fail(io.EOF)
+		cs.out.close()
+	}
+}
+
+// broken ends the stream with err.
+func (cs *clientStream) broken(err error) {
+	if !cs.stream {
+		cs.err = err
+		close(cs.done)
+		return
+	}
+	cs.in.fail(err)
+	cs.out.close()
+}
+
+// nativeSocket is a client Socket over the native protocol. Until its first Send it
+// does not know whether the server speaks it; if not, it becomes an HTTP socket.
+type nativeSocket struct {
+	t      *HTTPTransport
+	pool   *nativePool
+	addr   string
+	opts   DialOptions
+	stream bool
+
+	fallback Client // the HTTP socket, when the server is HTTP only
+
+	mu      sync.Mutex // Send side
+	cs      *clientStream
+	sentEnd bool
+	closed  bool
+
+	stopCtx func() bool // ends the watch on the stream's context
+
+	rmu     sync.Mutex // Recv side
+	first   *inMsg     // the opening answer of a stream, read by Response
+	status  int
+	opened  bool
+	granted int
+	ended   bool
+}
+
+func (s *nativeSocket) Local() string  { return "" }
+func (s *nativeSocket) Remote() string { return s.addr }
+
+// Send sends a call's request (unary: each Send opens a new call, whose reply the next
+// Recv returns) or, on a stream, the opening and then each message; a message marked EOS
+// half-closes the stream.
+func (s *nativeSocket) Send(m *Message) error {
+	if s.fallback != nil {
+		return s.fallback.Send(m)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.stream && s.cs != nil {
+		return s.sendMessage(m)
+	}
+	ctx := s.opts.Context
+	var cc *clientConn
+	var err error
+	for try := 0; ; try++ {
+		cc, err = s.pool.get(ctx, s.addr, s.opts.Timeout)
+		if errors.Is(err, errNotNative) {
+			s.fallback = s.t.dialHTTP(s.addr, s.opts)
+			return s.fallback.Send(m)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return &NotSentError{Err: fmt.Errorf("connect to %s: %w", s.addr, err)}
+		}
+		cs := &clientStream{cc: cc, stream: s.stream}
+		var flags byte
+		if s.stream {
+			cs.in.init()
+			cs.out.init()
+			flags = wire.FlagStream
+			if m.Body != nil {
+				flags |= wire.FlagBody
+			}
+		} else {
+			cs.done = make(chan struct{})
+			flags = wire.FlagEnd
+		}
+		err = cc.open(cs, flags, m.Header, m.Body)
+		if err != nil && IsNotSent(err) && try < 2 {
+			continue // the connection died just now: another one
+		}
+		if err != nil {
+			return err
+		}
+		s.cs = cs
+		if s.stream && ctx.Done() != nil {
+			// a cancelled stream is cancelled at the server too, blocked or not
+			s.stopCtx = context.AfterFunc(ctx, s.cancel)
+		}
+		return nil
+	}
+}
+
+// sendMessage sends a stream message (mu held).
+func (s *nativeSocket) sendMessage(m *Message) error {
+	if s.sentEnd {
+		return io.ErrClosedPipe
+	}
+	cs := s.cs
+	cc := cs.cc
+	_, eos := m.Header[EOS]
+	if !eos && len(m.Body) > 0 {
+		ok, err := cs.out.take(s.opts.Context, len(m.Body))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return io.ErrClosedPipe
+		}
+	}
+	var flags byte
+	if eos {
+		flags = wire.FlagEnd
+		s.sentEnd = true
+	}
+	buf, err := cc.w.Begin()
+	if err != nil {
+		return err
+	}
+	return cc.w.Commit(cc.w.AppendMessage(buf, wire.TypeMessage, flags, cs.id, nil, m.Body))
+}
+
+// Response waits for the server's answer to the opening of a stream and returns its
+// status (200 when the handler started), or the error of a stream that could not be
+// opened.
+func (s *nativeSocket) Response() (int, error) {
+	if s.fallback != nil {
+		if r, ok := s.fallback.(interface{ Response() (int, error) }); ok {
+			return r.Response()
+		}
+		return 200, nil
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.response()
+}
+
+func (s *nativeSocket) response() (int, error) {
+	if s.opened {
+		return s.status, nil
+	}
+	s.mu.Lock()
+	cs := s.cs
+	s.mu.Unlock()
+	if cs == nil {
+		return 0, errors.New("transport: Response before Send")
+	}
+	msg, err, ok := cs.in.pop(s.opts.Context, nil)
+	if !ok {
+		if s.opts.Context.Err() != nil {
+			s.cancel()
+			return 0, s.opts.Context.Err()
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, err
+	}
+	s.opened = true
+	s.status = http200
+	if v := msg.hdr.Get(headers.Status); v != "" {
+		if c, err := strconv.Atoi(v); err == nil {
+			s.status = c
+		}
+	}
+	if s.status != http200 || msg.end || len(msg.body) > 0 {
+		s.first = &msg // a refusal, or the opening answer carried a message too
+	}
+	return s.status, nil
+}
+
+const http200 = 200
+
+// Recv returns the reply of the last Send (unary) or the next stream message; the last
+// message of a stream is marked EOS, with the error, if any, in Micro-Error.
+func (s *nativeSocket) Recv(m *Message) error {
+	if s.fallback != nil {
+		return s.fallback.Recv(m)
+	}
+	if !s.stream {
+		return s.recvUnary(m)
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.ended {
+		return io.EOF
+	}
+	if _, err := s.response(); err != nil {
+		return err
+	}
+	var msg inMsg
+	var err error
+	ok := true
+	if s.first != nil {
+		msg, s.first = *s.first, nil
+		if s.status != http200 {
+			s.ended = true
+			m.Header = fieldsMap(msg.hdr, 1)
+			m.Header[EOS] = "1"
+			m.Body = msg.body
+			return nil
+		}
+		if len(msg.body) > 0 {
+			msg.hdr = nil
+			if msg.end {
+				// a message and the end in one frame: the end comes next
+				s.first = &inMsg{end: true}
+				msg.end = false
+			}
+		}
+	} else {
+		msg, err, ok = s.cs.in.pop(s.opts.Context, nil)
+	}
+	if !ok {
+		if s.opts.Context.Err() != nil {
+			s.cancel()
+			return s.opts.Context.Err()
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the stream ended without its end frame
+		}
+		return err
+	}
+	if msg.end {
+		s.ended = true
+		m.Header = fieldsMap(msg.hdr, 1)
+		m.Header[EOS] = "1"
+		m.Body = nil
+		return nil
+	}
+	s.grant(len(msg.body))
+	m.Header, m.Body = nil, msg.body
+	return nil
+}
+
+// grant returns credit to the server once a quarter of the window was read.
+func (s *nativeSocket) grant(n int) {
+	s.granted += n
+	if s.granted >= streamWindow/4 {
+		g := s.granted
+		s.granted = 0
+		s.cs.cc.control(wire.TypeWindow, s.cs.id, binary.BigEndian.AppendUint32(nil, uint32(g))...)
+	}
+}
+
+func (s *nativeSocket) recvUnary(m *Message) error {
+	s.mu.Lock()
+	cs := s.cs
+	s.cs = nil
+	s.mu.Unlock()
+	if cs == nil {
+		return errors.New("transport: Recv without a Send")
+	}
+	select {
+	case <-cs.done:
+	case <-s.opts.Context.Done():
+		if cs.cc.forget(cs) {
+			cs.cc.control(wire.TypeCancel, cs.id, wire.CodeCancel)
+			return s.opts.Context.Err()
+		}
+		<-cs.done // the reply is being delivered
+	}
+	if cs.err != nil {
+		return cs.err
+	}
+	if int64(len(cs.body)) > s.opts.MaxMsgSize {
+		return fmt.Errorf("transport: reply of %d bytes exceeds the limit of %d", len(cs.body), s.opts.MaxMsgSize)
+	}
+	m.Header = fieldsMap(cs.fields, 1)
+	if _, ok := m.Header[headers.Status]; !ok {
+		m.Header[headers.Status] = "200"
+	}
+	m.Body = cs.body
+	return nil
+}
+
+// cancel abandons a running stream: the server's handler sees its context end.
+func (s *nativeSocket) cancel() {
+	s.mu.Lock()
+	cs := s.cs
+	s.mu.Unlock()
+	if cs == nil {
+		return
+	}
+	if cs.cc.forget(cs) {
+		cs.cc.control(wire.TypeCancel, cs.id, wire.CodeCancel)
+	}
+	cs.broken(ErrClosed)
+}
+
+// Close cancels a stream still running and releases the socket.
+func (s *nativeSocket) Close() error {
+	if s.fallback != nil {
+		return s.fallback.Close()
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	stop := s.stopCtx
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if s.stream {
+		s.cancel()
+	}
+	return nil
+}

@@ -1,0 +1,599 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	merrors "github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/internal/wire"
+	"github.com/seed-b3892490/micro/logger"
+	"github.com/seed-b3892490/micro/transport/headers"
+)
+
+// nativeHello is what a server answers a client's Magic with: Magic, then its limits (4
+// bytes each): most concurrent streams per connection and the largest message body.
+func nativeHello(l *Limits) []byte {
+	b := append([]byte(nil), wire.Magic...)
+	b = binary.BigEndian.AppendUint32(b, l.MaxConcurrentStreams)
+	return binary.BigEndian.AppendUint32(b, uint32(min(l.MaxMsgSize, 1<<31)))
+}
+
+const nativeHelloLen = len(wire.Magic) + 8
+
+// nativeConn is the server side of one native connection.
+type nativeConn struct {
+	l        *httpListener
+	c        net.Conn
+	br       *bufio.Reader
+	w        *wire.Writer
+	dec      wire.Decoder
+	local    string
+	remote   string
+	ctx      context.Context // cancelled when the connection closes
+	cancel   context.CancelFunc
+	maxFrame uint32
+
+	mu      sync.Mutex
+	streams map[uint32]*nativeServerStream
+	lastID  uint32 // the highest stream id taken
+	goaway  bool
+	closed  bool
+	idle    chan struct{} // closed and replaced when the last stream ends
+}
+
+// serveNative serves one connection that opened with the native Magic.
+func (l *httpListener) serveNative(c net.Conn) {
+	ctx, cancel := context.WithCancel(context.Background())
+	nc := &nativeConn{
+		l: l, c: c, ctx: ctx, cancel: cancel,
+		br:      bufio.NewReaderSize(c, 32<<10),
+		local:   c.LocalAddr().String(),
+		remote:  c.RemoteAddr().String(),
+		streams: make(map[uint32]*nativeServerStream),
+		// a frame holds a header block and a body
+		maxFrame: uint32(min(l.limits.MaxMsgSize+int64(l.limits.MaxHeaderBytes)+64, 1<<31)),
+	}
+	nc.dec.MaxBytes = l.limits.MaxHeaderBytes
+	nc.dec.MaxFields = l.limits.MaxHeaderCount
+	nc.w = wire.NewWriter(c, l.limits.WriteTimeout, func(error) { _ = c.Close() })
+	if !l.addNative(nc) {
+		_ = c.Close()
+		cancel()
+		return
+	}
+	defer l.removeNative(nc)
+	defer nc.shutdown()
+	magic := make([]byte, len(wire.Magic))
+	_ = c.SetReadDeadline(time.Now().Add(l.limits.ReadHeaderTimeout))
+	if _, err := io.ReadFull(nc.br, magic); err != nil || string(magic) != wire.Magic {
+		return
+	}
+	buf, err := nc.w.Begin()
+	if err != nil {
+		return
+	}
+	if nc.w.Commit(append(buf, nativeHello(&l.limits)...)) != nil {
+		return
+	}
+	nc.readLoop()
+}
+
+// shutdown closes the connection and fails what is still running on it.
+func (nc *nativeConn) shutdown() {
+	nc.mu.Lock()
+	nc.closed = true
+	streams := make([]*nativeServerStream, 0, len(nc.streams))
+	for _, st := range nc.streams {
+		streams = append(streams, st)
+	}
+	nc.mu.Unlock()
+	_ = nc.c.Close()
+	nc.w.Fail(ErrClosed)
+	nc.cancel()
+	for _, st := range streams {
+		st.abort(io.ErrUnexpectedEOF)
+	}
+}
+
+// readLoop reads frames until the connection fails or is idle for IdleTimeout.
+func (nc *nativeConn) readLoop() {
+	limits := &nc.l.limits
+	var payload []byte
+	var deadline time.Time
+	for {
+		// Between frames only the idle timeout applies; it is pushed back at most once a
+		// second, so a busy connection does not reset a timer per frame.
+		if now := time.Now(); deadline.Sub(now) < limits.IdleTimeout-time.Second {
+			deadline = now.Add(limits.IdleTimeout)
+			_ = nc.c.SetReadDeadline(deadline)
+		}
+		h, err := wire.ReadFrameHeader(nc.br)
+		if err != nil {
+			if isTimeout(err) && nc.busy() {
+				deadline = time.Time{}
+				continue // calls in progress keep the connection
+			}
+			if err != io.EOF && !isTimeout(err) && !errors.Is(err, net.ErrClosed) {
+				nc.protocolError(err)
+			}
+			return
+		}
+		if h.Length > nc.maxFrame {
+			if h.Type != wire.TypeRequest && h.Type != wire.TypeMessage {
+				nc.protocolError(fmt.Errorf("control frame of %d bytes", h.Length))
+				return
+			}
+			// An oversized message is refused without reading it into memory.
+			_ = nc.c.SetReadDeadline(time.Now().Add(limits.ReadTimeout))
+			deadline = time.Time{}
+			if wire.Discard(nc.br, h.Length) != nil {
+				return
+			}
+			nc.refuseTooLarge(h)
+			continue
+		}
+		if payload, err = wire.ReadPayload(nc.br, h.Length, payload[:0]); err != nil {
+			return
+		}
+		switch h.Type {
+		case wire.TypeRequest:
+			if !nc.open(h, payload) {
+				return
+			}
+		case wire.TypeMessage:
+			if !nc.message(h, payload) {
+				return
+			}
+		case wire.TypeCancel:
+			nc.mu.Lock()
+			st := nc.streams[h.Stream]
+			nc.mu.Unlock()
+			if st != nil {
+				st.abort(context.Canceled)
+			}
+		case wire.TypeWindow:
+			if len(payload) != 4 {
+				nc.protocolError(errors.New("window frame of wrong size"))
+				return
+			}
+			nc.mu.Lock()
+			st := nc.streams[h.Stream]
+			nc.mu.Unlock()
+			if st != nil {
+				st.out.add(int(binary.BigEndian.Uint32(payload)))
+			}
+		case wire.TypePing:
+			if len(payload) != 8 {
+				nc.protocolError(errors.New("ping frame of wrong size"))
+				return
+			}
+			nc.control(wire.TypePong, 0, payload...)
+		case wire.TypePong, wire.TypeGoAway:
+		}
+		if cap(payload) > 64<<10 {
+			payload = nil // do not keep a large message's buffer for the connection's life
+		}
+	}
+}
+
+func (nc *nativeConn) busy() bool {
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	return len(nc.streams) > 0
+}
+
+// control writes a control frame.
+func (nc *nativeConn) control(typ byte, stream uint32, payload ...byte) {
+	buf, err := nc.w.Begin()
+	if err != nil {
+		return
+	}
+	_ = nc.w.Commit(wire.AppendControl(buf, typ, 0, stream, payload...))
+}
+
+// protocolError tells the peer why the connection is being closed.
+func (nc *nativeConn) protocolError(err error) {
+	nc.mu.Lock()
+	last := nc.lastID
+	nc.mu.Unlock()
+	nc.l.log.Logf(logger.DebugLevel, "transport: native connection from %s: %v", nc.remote, err)
+	p := binary.BigEndian.AppendUint32(nil, last)
+	nc.control(wire.TypeGoAway, 0, append(p, err.Error()...)...)
+}
+
+// refuseTooLarge answers an oversized message with 413.
+func (nc *nativeConn) refuseTooLarge(h wire.FrameHeader) {
+	e := merrors.RequestEntityTooLarge(errorID, "request exceeds %d bytes", nc.l.limits.MaxMsgSize).(*merrors.Error)
+	if h.Type == wire.TypeMessage {
+		nc.mu.Lock()
+		st := nc.streams[h.Stream]
+		nc.mu.Unlock()
+		if st == nil {
+			return
+		}
+		st.in.fail(fmt.Errorf("%w: a message exceeds %d bytes", errTooLarge, nc.l.limits.MaxMsgSize))
+		return
+	}
+	nc.sendError(h.Stream, e, "")
+}
+
+// sendError answers a stream that never started with e.
+func (nc *nativeConn) sendError(id uint32, e *merrors.Error, notStarted string) {
+	js := e.Error()
+	hdr := wire.Fields{{Key: headers.ContentType, Value: "application/json"}, {Key: headers.Error, Value: js}, {Key: headers.Status, Value: strconv.Itoa(e.HTTPStatus())}}
+	if notStarted != "" {
+		hdr = append(hdr, wire.Field{Key: headers.NotStarted, Value: notStarted})
+	}
+	buf, err := nc.w.Begin()
+	if err != nil {
+		return
+	}
+	_ = nc.w.Commit(nc.w.AppendFields(buf, wire.TypeMessage, wire.FlagEnd, id, hdr, []byte(js)))
+}
+
+// open starts the call a Request frame opens.
+func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) bool {
+	received := time.Now()
+	fields, body, err := nc.dec.Decode(payload, make(wire.Fields, 0, 12))
+	switch {
+	case errors.Is(err, wire.ErrHeaderTooLarge), errors.Is(err, wire.ErrTooManyFields):
+		// the table is in a state the peer does not know: the connection cannot go on
+		nc.sendError(h.Stream, merrors.New(errorID, err.Error(), 431).(*merrors.Error), "")
+		nc.protocolError(err)
+		return false
+	case err != nil:
+		nc.protocolError(err)
+		return false
+	}
+	if h.Stream == 0 || h.Stream%2 == 0 {
+		nc.protocolError(fmt.Errorf("request on stream %d: client streams are odd", h.Stream))
+		return false
+	}
+	if len(body) > 0 {
+		body = append([]byte(nil), body...)
+	}
+	if int64(len(body)) > nc.l.limits.MaxMsgSize {
+		nc.sendError(h.Stream, merrors.RequestEntityTooLarge(errorID, "request exceeds %d bytes", nc.l.limits.MaxMsgSize).(*merrors.Error), "")
+		return true
+	}
+	nc.mu.Lock()
+	if h.Stream <= nc.lastID {
+		nc.mu.Unlock()
+		nc.protocolError(fmt.Errorf("stream %d reused", h.Stream))
+		return false
+	}
+	if nc.goaway || nc.closed {
+		nc.mu.Unlock()
+		nc.control(wire.TypeCancel, h.Stream, wire.CodeRefused)
+		return true
+	}
+	if len(nc.streams) >= int(nc.l.limits.MaxConcurrentStreams) {
+		nc.mu.Unlock()
+		nc.control(wire.TypeCancel, h.Stream, wire.CodeRefused)
+		return true
+	}
+	nc.lastID = h.Stream
+	st := &nativeServerStream{nc: nc, id: h.Stream, fields: fields, body: body, received: received, stream: h.Flags&wire.FlagStream != 0}
+	if st.stream {
+		st.in.init()
+		st.in.splitEnd = true
+		st.out.init()
+		st.done = make(chan struct{})
+		if h.Flags&wire.FlagBody != 0 {
+			st.in.push(inMsg{hdr: wire.Fields{{Key: Open, Value: "1"}}, body: body}, int(nc.maxFrame)+streamWindow)
+		}
+		if h.Flags&wire.FlagEnd != 0 {
+			st.in.push(inMsg{end: true}, int(nc.maxFrame)+streamWindow)
+		}
+	}
+	nc.streams[h.Stream] = st
+	nc.mu.Unlock()
+	nc.l.active.Add()
+	go nc.serve(st)
+	return true
+}
+
+// serve runs one call.
+func (nc *nativeConn) serve(st *nativeServerStream) {
+	defer nc.l.active.Done()
+	nc.l.mu.Lock()
+	fn := nc.l.fn
+	nc.l.mu.Unlock()
+	fn(st)
+	if !st.finished() {
+		e := merrors.InternalServerError(errorID, "the server sent no reply").(*merrors.Error)
+		if st.stream {
+			_ = st.Send(&Message{Header: map[string]string{EOS: "1", headers.Error: merrors.InternalServerError(errorID, "the server ended the stream without a status").Error()}})
+		} else {
+			nc.sendError(st.id, e, "")
+		}
+	}
+	nc.mu.Lock()
+	delete(nc.streams, st.id)
+	idle := len(nc.streams) == 0 && nc.idle != nil
+	if idle {
+		close(nc.idle)
+		nc.idle = nil
+	}
+	nc.mu.Unlock()
+	if st.stream {
+		st.out.close()
+		st.in.fail(io.EOF)
+	}
+}
+
+// message queues a stream message.
+func (nc *nativeConn) message(h wire.FrameHeader, payload []byte) bool {
+	fields, body, err := nc.dec.Decode(payload, nil)
+	if err != nil {
+		nc.protocolError(err)
+		return false
+	}
+	nc.mu.Lock()
+	st := nc.streams[h.Stream]
+	nc.mu.Unlock()
+	if st == nil || !st.stream {
+		return true // a stream that ended: its late frames are dropped
+	}
+	if len(body) > 0 {
+		body = append([]byte(nil), body...)
+	}
+	if int64(len(body)) > nc.l.limits.MaxMsgSize {
+		st.in.fail(fmt.Errorf("%w: a message exceeds %d bytes", errTooLarge, nc.l.limits.MaxMsgSize))
+		return true
+	}
+	if !st.in.push(inMsg{hdr: fields, body: body, end: h.Flags&wire.FlagEnd != 0}, streamWindow+int(nc.maxFrame)) {
+		st.abort(errors.New("transport: the peer sent more than its credit"))
+		nc.control(wire.TypeCancel, h.Stream, wire.CodeProtocol)
+	}
+	return true
+}
+
+// goAway stops the connection taking calls: the client learns which it took.
+func (nc *nativeConn) goAway() {
+	nc.mu.Lock()
+	if nc.goaway {
+		nc.mu.Unlock()
+		return
+	}
+	nc.goaway = true
+	last := nc.lastID
+	nc.mu.Unlock()
+	p := binary.BigEndian.AppendUint32(nil, last)
+	nc.control(wire.TypeGoAway, 0, append(p, "server stopping"...)...)
+}
+
+// waitIdle waits until no call runs on the connection.
+func (nc *nativeConn) waitIdle(ctx context.Context) error {
+	for {
+		nc.mu.Lock()
+		if len(nc.streams) == 0 {
+			nc.mu.Unlock()
+			return nil
+		}
+		if nc.idle == nil {
+			nc.idle = make(chan struct{})
+		}
+		ch := nc.idle
+		nc.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// nativeServerStream is one call on a native connection, as a server Socket.
+type nativeServerStream struct {
+	nc       *nativeConn
+	id       uint32
+	fields   wire.Fields
+	body     []byte
+	received time.Time
+	stream   bool
+
+	recvd bool // the request was returned by Recv
+
+	// streams only
+	in        inbox
+	out       credit
+	done      chan struct{} // closed by Close: a blocked Recv returns
+	closeOnce sync.Once
+	granted   int // body bytes consumed since the last Window frame
+
+	wmu        sync.Mutex
+	headerSent bool
+	ended      bool // the last frame was sent
+
+	cmu       sync.Mutex
+	onCancel  func()
+	cancelled bool
+}
+
+// Received returns when the call's request arrived.
+func (s *nativeServerStream) Received() time.Time { return s.received }
+
+// Local returns the server's address of the connection.
+func (s *nativeServerStream) Local() string { return s.nc.local }
+
+// Remote returns the client's address.
+func (s *nativeServerStream) Remote() string { return s.nc.remote }
+
+// Context is cancelled when the connection closes; OnCancel learns of a cancelled call.
+func (s *nativeServerStream) Context() context.Context { return s.nc.ctx }
+
+// OnCancel registers f to run when the client cancels the call (at once if it already
+// did). The server passes the cancel func of the handler's context.
+func (s *nativeServerStream) OnCancel(f func()) {
+	s.cmu.Lock()
+	if s.cancelled {
+		s.cmu.Unlock()
+		f()
+		return
+	}
+	s.onCancel = f
+	s.cmu.Unlock()
+}
+
+func (s *nativeServerStream) abort(err error) {
+	s.cmu.Lock()
+	s.cancelled = true
+	f := s.onCancel
+	s.cmu.Unlock()
+	if f != nil {
+		f()
+	}
+	if s.stream {
+		s.in.fail(err)
+		s.out.close()
+	}
+}
+
+func (s *nativeServerStream) finished() bool {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.ended
+}
+
+// Close stops receiving: a blocked Recv returns. Replies can still be sent.
+func (s *nativeServerStream) Close() error {
+	if s.stream {
+		s.closeOnce.Do(func() { close(s.done) })
+	}
+	return nil
+}
+
+// Recv returns the request: for a unary call, its headers and body, then io.EOF; for a
+// stream, the headers, then each message (the opening one marked Open), then io.EOF
+// when the client half-closed.
+func (s *nativeServerStream) Recv(m *Message) error {
+	if !s.recvd {
+		s.recvd = true
+		extra := 0
+		if s.stream {
+			extra = 1
+		}
+		m.Header = fieldsMap(s.fields, extra)
+		if s.stream {
+			m.Header[StreamHeader] = "1"
+			m.Body = nil
+		} else {
+			m.Body = s.body
+		}
+		s.fields, s.body = nil, nil
+		return nil
+	}
+	if !s.stream {
+		return io.EOF
+	}
+	msg, err, ok := s.in.pop(nil, s.done)
+	if !ok {
+		return err
+	}
+	if msg.end {
+		return io.EOF
+	}
+	s.grant(len(msg.body))
+	if len(msg.hdr) > 0 {
+		m.Header = fieldsMap(msg.hdr, 0)
+	} else {
+		m.Header = nil
+	}
+	m.Body = msg.body
+	return nil
+}
+
+// grant returns credit to the client once a quarter of the window was read.
+func (s *nativeServerStream) grant(n int) {
+	s.granted += n
+	if s.granted >= streamWindow/4 {
+		g := s.granted
+		s.granted = 0
+		s.nc.control(wire.TypeWindow, s.id, binary.BigEndian.AppendUint32(nil, uint32(g))...)
+	}
+}
+
+// Send writes a reply. On a unary call it is the one reply (":status" sets the status).
+// On a stream the first Send marked Open answers the opening with headers; later ones
+// are messages; one marked EOS ends the stream (its Micro-Error, if any, is the error).
+func (s *nativeServerStream) Send(m *Message) error {
+	if !s.stream {
+		return s.sendUnary(m)
+	}
+	eos := m.Header[EOS] != ""
+	if !eos && len(m.Body) > 0 {
+		ok, err := s.out.take(s.nc.ctx, len(m.Body))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return io.ErrClosedPipe
+		}
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.ended {
+		return io.ErrClosedPipe
+	}
+	var flags byte
+	var hdr map[string]string
+	switch {
+	case !s.headerSent && m.Header[headers.Status] != "" && m.Header[headers.Status] != "200":
+		s.ended = true
+		flags, hdr = wire.FlagEnd, m.Header
+	case eos:
+		s.ended = true
+		flags = wire.FlagEnd
+		if e := m.Header[headers.Error]; e != "" {
+			hdr = map[string]string{headers.Error: e}
+		}
+	case !s.headerSent:
+		hdr = m.Header
+	}
+	s.headerSent = true
+	buf, err := s.nc.w.Begin()
+	if err != nil {
+		return err
+	}
+	return s.nc.w.Commit(s.nc.w.AppendMessage(buf, wire.TypeMessage, flags, s.id, hdr, m.Body))
+}
+
+func (s *nativeServerStream) sendUnary(m *Message) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.ended {
+		return errors.New("transport: a unary call has one reply")
+	}
+	s.ended = true
+	if m.Header[NDJSON] != "" {
+		e := merrors.BadRequest(errorID, "the endpoint is a stream: call it as a stream").(*merrors.Error)
+		s.nc.sendErrorLocked(s, e)
+		return nil
+	}
+	buf, err := s.nc.w.Begin()
+	if err != nil {
+		return err
+	}
+	return s.nc.w.Commit(s.nc.w.AppendMessage(buf, wire.TypeMessage, wire.FlagEnd, s.id, m.Header, m.Body))
+}
+
+// sendErrorLocked is sendError for a stream whose wmu is held.
+func (nc *nativeConn) sendErrorLocked(s *nativeServerStream, e *merrors.Error) {
+	nc.sendError(s.id, e, "")
+}
+
+// ConnectionState returns nil: the native protocol runs on connections without TLS (see
+// TLSSocket).
+func (s *nativeServerStream) ConnectionState() *tls.ConnectionState { return nil }
+
+var _ TLSSocket = (*nativeServerStream)(nil)

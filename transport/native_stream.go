@@ -1,0 +1,182 @@
+package transport
+
+import (
+	"context"
+	"sync"
+
+	"github.com/seed-b3892490/micro/internal/wire"
+)
+
+// streamWindow is the credit, in body bytes, each side of a native stream grants the
+// other: a writer that has this much unread by its peer waits in Send.
+const streamWindow = 256 << 10
+
+// inMsg is a message received on a native stream.
+type inMsg struct {
+	hdr  wire.Fields
+	body []byte
+	end  bool
+}
+
+// inbox queues what a native stream receives, for its Recv. The reader goroutine of the
+// connection pushes; Recv pops, granting the peer credit for what it took.
+type inbox struct {
+	mu       sync.Mutex
+	msgs     []inMsg
+	head     int
+	buffered int   // body bytes queued
+	ended    bool  // the peer sent its last message
+	err      error // the stream broke: returned once the queue is empty
+	signal   chan struct{}
+	// splitEnd: a last message with a body is a message, then the end (the server side,
+	// where a client's last message may carry one); otherwise the last frame is the end
+	// itself, its headers and body describing it (the client side: errors).
+	splitEnd bool
+}
+
+func (b *inbox) init() { b.signal = make(chan struct{}, 1) }
+
+func (b *inbox) notify() {
+	select {
+	case b.signal <- struct{}{}:
+	default:
+	}
+}
+
+// push queues m; it reports false when the peer overran its credit.
+func (b *inbox) push(m inMsg, limit int) bool {
+	b.mu.Lock()
+	if b.ended || b.err != nil {
+		b.mu.Unlock()
+		return true // late frames of a finished stream are dropped
+	}
+	b.buffered += len(m.body)
+	if b.buffered > limit {
+		b.mu.Unlock()
+		return false
+	}
+	if m.end {
+		b.ended = true
+		if b.splitEnd && len(m.body) > 0 {
+			// the message that half-closed, then the end (with the frame's headers)
+			b.msgs = append(b.msgs, inMsg{body: m.body})
+			m = inMsg{hdr: m.hdr, end: true}
+		}
+	}
+	b.msgs = append(b.msgs, m)
+	b.mu.Unlock()
+	b.notify()
+	return true
+}
+
+// fail ends the queue with err once what is queued has been read.
+func (b *inbox) fail(err error) {
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.mu.Unlock()
+	b.notify()
+}
+
+// pop returns the next message; ok is false with the error that ended the stream, or
+// io.EOF-style end (err nil, end true). done aborts the wait.
+func (b *inbox) pop(ctx context.Context, done <-chan struct{}) (m inMsg, err error, ok bool) {
+	for {
+		b.mu.Lock()
+		if b.head < len(b.msgs) {
+			m = b.msgs[b.head]
+			b.msgs[b.head] = inMsg{}
+			b.head++
+			if b.head == len(b.msgs) {
+				b.msgs, b.head = b.msgs[:0], 0
+			}
+			b.buffered -= len(m.body)
+			b.mu.Unlock()
+			return m, nil, true
+		}
+		if b.err != nil {
+			err = b.err
+			b.mu.Unlock()
+			return m, err, false
+		}
+		b.mu.Unlock()
+		var ctxDone <-chan struct{}
+		if ctx != nil {
+			ctxDone = ctx.Done()
+		}
+		select {
+		case <-b.signal:
+		case <-ctxDone:
+			return m, ctx.Err(), false
+		case <-done:
+			return m, ErrClosed, false
+		}
+	}
+}
+
+// credit is the send side of a native stream's flow control.
+type credit struct {
+	mu     sync.Mutex
+	avail  int
+	closed bool
+	signal chan struct{}
+}
+
+func (c *credit) init() {
+	c.avail = streamWindow
+	c.signal = make(chan struct{}, 1)
+}
+
+func (c *credit) add(n int) {
+	c.mu.Lock()
+	c.avail += n
+	c.mu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (c *credit) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+// take waits until n bytes may be sent (a message larger than the window goes once the
+// peer has read everything before it), then takes them. It returns false when the stream
+// closed or ctx ended first.
+func (c *credit) take(ctx context.Context, n int) (bool, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return false, nil
+		}
+		if c.avail >= n || c.avail >= streamWindow {
+			c.avail -= n
+			c.mu.Unlock()
+			return true, nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.signal:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+// fieldsMap turns decoded fields into a message header map.
+func fieldsMap(f wire.Fields, extra int) map[string]string {
+	m := make(map[string]string, len(f)+extra)
+	for _, kv := range f {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
