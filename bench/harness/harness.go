@@ -11,6 +11,11 @@
 //	        "M <mallocs>" (runtime.MemStats.Mallocs); exits when stdin reaches EOF.
 //	client: warms up, prints "READY", waits for one line, runs the measured window,
 //	        prints "RESULT {json}" and exits.
+//
+// A client started with -stream measures the stream echo instead of the unary call:
+// each caller opens one bidirectional stream while it is set up, and each of its calls
+// is one message sent on that stream and its echo received and checked. The measured
+// loop is the same; only what one Call does differs.
 package harness
 
 import (
@@ -47,6 +52,7 @@ type Flags struct {
 	Mode     string
 	Addr     string
 	Payload  string
+	Stream   bool
 	Callers  int
 	Duration time.Duration
 	Max      int64
@@ -59,6 +65,7 @@ func ParseFlags() Flags {
 	flag.StringVar(&f.Mode, "mode", "server", "server or client")
 	flag.StringVar(&f.Addr, "addr", "127.0.0.1:0", "server: address to listen on; client: address to call")
 	flag.StringVar(&f.Payload, "payload", "json", "json or proto (peers that offer both)")
+	flag.BoolVar(&f.Stream, "stream", false, "client: one bidirectional stream per caller, each call one message echoed on it")
 	flag.IntVar(&f.Callers, "callers", 1, "client: concurrent callers")
 	flag.DurationVar(&f.Duration, "duration", 3*time.Second, "client: measured window")
 	flag.Int64Var(&f.Max, "max", 5_000_000, "client: most calls in the measured window")
@@ -97,22 +104,27 @@ func Serve(addr string, stop func()) {
 
 // Result is what a client reports for its measured window.
 type Result struct {
-	Callers  int     `json:"callers"`
-	Calls    int64   `json:"calls"`
-	Errors   int64   `json:"errors"`
-	FirstErr string  `json:"first_error,omitempty"`
-	Seconds  float64 `json:"seconds"`
-	P50      int64   `json:"p50_ns"`
-	P99      int64   `json:"p99_ns"`
-	P999     int64   `json:"p999_ns"`
-	Max      int64   `json:"max_ns"`
-	Mallocs  uint64  `json:"mallocs"`
+	Go         string  `json:"go"`
+	GOMAXPROCS int     `json:"gomaxprocs"`
+	Stream     bool    `json:"stream"`
+	Callers    int     `json:"callers"`
+	Calls      int64   `json:"calls"`
+	Errors     int64   `json:"errors"`
+	FirstErr   string  `json:"first_error,omitempty"`
+	Seconds    float64 `json:"seconds"`
+	P50        int64   `json:"p50_ns"`
+	P99        int64   `json:"p99_ns"`
+	P999       int64   `json:"p999_ns"`
+	Max        int64   `json:"max_ns"`
+	Mallocs    uint64  `json:"mallocs"`
 }
 
-// Call makes one call and checks its reply; an error counts the call as failed.
+// Call makes one call and checks its reply; an error counts the call as failed. With
+// -stream, one call is one message sent on the caller's stream and its echo received.
 type Call func() error
 
-// NewCaller returns caller i's Call (a peer may give each caller its own connection).
+// NewCaller returns caller i's Call (a peer may give each caller its own connection;
+// with -stream it opens caller i's stream).
 type NewCaller func(i int) (Call, error)
 
 // Histogram buckets: values below 128 ns are exact; above, 64 buckets per power of two
@@ -238,6 +250,9 @@ func RunClient(f Flags, newCaller NewCaller) {
 			r.FirstErr = "warm-up: " + s
 		}
 	}
+	r.Go = runtime.Version()
+	r.GOMAXPROCS = runtime.GOMAXPROCS(0)
+	r.Stream = f.Stream
 	r.Callers = f.Callers
 	r.Seconds = elapsed.Seconds()
 	r.Mallocs = after - before

@@ -1,9 +1,11 @@
 // Command runner builds every benchmark peer, runs each one's server and client as
-// separate processes at each number of concurrent callers, and prints a markdown table:
-// calls/s, latency quantiles, allocations per call (client and server together) and
+// separate processes at each number of concurrent callers, and prints markdown tables,
+// one for the unary call and one for the bidirectional stream echo: calls (messages)
+// per second, latency quantiles, allocations per call (client and server together) and
 // the ratio of each row to micro's row at the same callers. Run it from bench/:
 //
 //	go run ./cmd/runner -duration 3s -callers 1,16,128
+//	go run ./cmd/runner -mode stream -peers micro-json,grpc-json
 //	go run ./cmd/runner -smoke
 package main
 
@@ -19,32 +21,45 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// peer is one row kind of the table: a binary and the payload its client sends.
+// peer is one row kind of the tables: a binary and the payload its client sends.
 type peer struct {
-	name    string
-	dir     string // module directory, relative to bench/
-	pkg     string // package to build, relative to dir
-	payload string
-	ref     string // the micro row this one is compared to
-	about   string
+	name      string
+	dir       string // module directory, relative to bench/
+	pkg       string // package to build, relative to dir
+	payload   string
+	ref       string   // the micro row this one is compared to
+	stream    bool     // has the stream echo
+	clientEnv []string // added to the client's environment
+	about     string
 }
 
+// nativeEnv is the variable that makes micro's client use its HTTP/2 path instead of
+// the native protocol. The runner drops it from the environment it passes on, so that
+// only the micro-http-* clients get it.
+const nativeEnv = "MICRO_NATIVE"
+
 var peers = []peer{
-	{"micro-json", "micro", ".", "json", "micro-json", "Go Micro v5 Greeter code built against micro, JSON"},
-	{"micro-proto", "micro", ".", "proto", "micro-proto", "Go Micro v5 Greeter code built against micro, protobuf"},
-	{"gomicro-json", "gomicro", ".", "json", "micro-json", "the same code against go-micro.dev/v5 v5.12.0, JSON"},
-	{"gomicro-proto", "gomicro", ".", "proto", "micro-proto", "the same code against go-micro.dev/v5 v5.12.0, protobuf"},
-	{"grpc-json", ".", "./peers/grpc", "json", "micro-json", "grpc-go, JSON codec"},
-	{"grpc-proto", ".", "./peers/grpc", "proto", "micro-proto", "grpc-go, protobuf"},
-	{"nethttp", ".", "./peers/nethttp", "json", "micro-json", "net/http, JSON"},
-	{"tcp", ".", "./peers/tcp", "json", "micro-json", "raw TCP length-prefixed echo"},
+	{"micro-json", "micro", ".", "json", "micro-json", true, nil, "Go Micro v5 Greeter code built against micro, JSON, micro's default client path"},
+	{"micro-proto", "micro", ".", "proto", "micro-proto", true, nil, "the same, protobuf"},
+	{"micro-http-json", "micro", ".", "json", "micro-json", true, []string{nativeEnv + "=0"}, "micro-json's binary, client started with MICRO_NATIVE=0 (HTTP/2 path)"},
+	{"micro-http-proto", "micro", ".", "proto", "micro-proto", true, []string{nativeEnv + "=0"}, "micro-proto's binary, client started with MICRO_NATIVE=0 (HTTP/2 path)"},
+	{"gomicro-json", "gomicro", ".", "json", "micro-json", true, nil, "the same Greeter code against go-micro.dev/v5 v5.12.0, JSON"},
+	{"gomicro-proto", "gomicro", ".", "proto", "micro-proto", true, nil, "the same, protobuf"},
+	{"grpc-json", ".", "./peers/grpc", "json", "micro-json", true, nil, "grpc-go, hand-written ServiceDesc, JSON codec"},
+	{"grpc-proto", ".", "./peers/grpc", "proto", "micro-proto", true, nil, "grpc-go, protobuf"},
+	{"nethttp", ".", "./peers/nethttp", "json", "micro-json", false, nil, "net/http, JSON (unary only)"},
+	{"tcp", ".", "./peers/tcp", "json", "micro-json", true, nil, "raw TCP length-prefixed echo, one connection per caller (the floor)"},
 }
+
+// modes are the two tables: "unary" calls and "stream" echo messages.
+var modes = []string{"unary", "stream"}
 
 const benchModule = "github.com/seed-b3892490/micro/bench"
 
@@ -58,14 +73,15 @@ type options struct {
 
 func main() {
 	var o options
-	var callersFlag, peersFlag string
+	var callersFlag, peersFlag, modeFlag string
 	flag.StringVar(&o.dir, "dir", ".", "the bench/ directory")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured window per cell")
 	flag.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "warm-up before each window")
 	flag.Int64Var(&o.max, "max", 5_000_000, "most calls per cell")
 	flag.StringVar(&callersFlag, "callers", "1,16,128", "concurrent callers, comma-separated")
 	flag.StringVar(&peersFlag, "peers", "", "peers to run, comma-separated (default all: "+peerNames()+")")
-	flag.BoolVar(&o.smoke, "smoke", false, "quick correctness check: 200 calls per cell at 1 and 4 callers; exit non-zero on any failure")
+	flag.StringVar(&modeFlag, "mode", "both", "unary, stream or both: the unary call, the bidirectional stream echo, or both tables")
+	flag.BoolVar(&o.smoke, "smoke", false, "quick correctness check: 200 calls (messages) per cell at 1 and 4 callers; exit non-zero on any failure")
 	flag.Parse()
 
 	if o.smoke {
@@ -78,6 +94,37 @@ func main() {
 	chosen, err := choosePeers(peersFlag)
 	if err != nil {
 		fatal("-peers: %v", err)
+	}
+	var runModes []string
+	switch modeFlag {
+	case "both":
+		runModes = modes
+	case "unary", "stream":
+		runModes = []string{modeFlag}
+	default:
+		fatal("-mode: %q is not unary, stream or both", modeFlag)
+	}
+	type cell struct {
+		mode    string
+		callers int
+		peer    peer
+	}
+	var cells []cell
+	for _, mode := range runModes {
+		for _, n := range callers {
+			for _, p := range chosen {
+				if mode == "stream" && !p.stream {
+					continue
+				}
+				cells = append(cells, cell{mode, n, p})
+			}
+		}
+	}
+	if len(cells) == 0 {
+		fatal("nothing to run: none of the chosen peers has -mode %s", modeFlag)
+	}
+	if v, ok := os.LookupEnv(nativeEnv); ok {
+		fmt.Fprintf(os.Stderr, "runner: ignoring %s=%s from the environment: only the micro-http-* clients get %s=0\n", nativeEnv, v, nativeEnv)
 	}
 	if err := checkDir(o.dir); err != nil {
 		fatal("%v", err)
@@ -96,24 +143,24 @@ func main() {
 
 	var rows []row
 	failed := false
-	for _, n := range callers {
-		for _, p := range chosen {
-			fmt.Fprintf(os.Stderr, "%-14s callers=%-4d ", p.name, n)
-			r, err := runCell(bins[p.dir+"|"+p.pkg], p, n, o)
-			if err == nil && r.Errors > 0 {
-				err = fmt.Errorf("%d of %d calls failed: %s", r.Errors, r.Calls, r.FirstErr)
-			}
-			if err == nil && o.smoke && r.Calls < o.max {
-				err = fmt.Errorf("only %d of %d calls made", r.Calls, o.max)
-			}
-			if err != nil {
-				failed = true
-				fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-			} else {
-				fmt.Fprintf(os.Stderr, "%.0f calls/s\n", r.rate())
-			}
-			rows = append(rows, row{peer: p, callers: n, res: r, err: err})
+	for _, c := range cells {
+		p, n := c.peer, c.callers
+		unit := unitOf(c.mode)
+		fmt.Fprintf(os.Stderr, "%-6s %-16s callers=%-4d ", c.mode, p.name, n)
+		r, err := runCell(bins[p.dir+"|"+p.pkg], p, c.mode, n, o)
+		if err == nil && r.Errors > 0 {
+			err = fmt.Errorf("%d of %d %s failed: %s", r.Errors, r.Calls, unit, r.FirstErr)
 		}
+		if err == nil && o.smoke && r.Calls < o.max {
+			err = fmt.Errorf("only %d of %d %s made", r.Calls, o.max, unit)
+		}
+		if err != nil {
+			failed = true
+			fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+		} else {
+			fmt.Fprintf(os.Stderr, "%.0f %s/s\n", r.rate(), unit)
+		}
+		rows = append(rows, row{peer: p, mode: c.mode, callers: n, res: r, err: err})
 	}
 	os.RemoveAll(tmp)
 	printTable(os.Stdout, rows, o)
@@ -177,33 +224,48 @@ func checkDir(dir string) error {
 	return nil
 }
 
-// build compiles each distinct binary the chosen peers need into tmp. For the micro
-// peers it first checks the Greeter source is the same as the Go Micro peer's, and
-// regenerates micro under the go-micro.dev/v5 path (bench/micro/.gomicro).
+// build compiles each distinct binary the chosen peers need into tmp, all at once. For
+// the micro peers it first checks the Greeter source is the same as the Go Micro peer's,
+// and regenerates micro under the go-micro.dev/v5 path (bench/micro/.gomicro).
 func build(dir, tmp string, chosen []peer) (map[string]string, error) {
 	bins := map[string]string{}
+	var jobs [][]string // module dir, then go's arguments
 	for _, p := range chosen {
 		key := p.dir + "|" + p.pkg
 		if bins[key] != "" {
 			continue
 		}
-		modDir := filepath.Join(dir, p.dir)
-		args := []string{"build", "-o", filepath.Join(tmp, strings.ReplaceAll(p.name, "-", "_")), p.pkg}
+		out := filepath.Join(tmp, filepath.Base(filepath.Join(p.dir, p.pkg))) // micro, gomicro, grpc, …
+		args := []string{"build", "-o", out, p.pkg}
 		if p.dir == "micro" {
 			if err := prepareMicro(dir); err != nil {
 				return nil, err
 			}
 			// -mod=mod: micro's dependencies may move ahead of bench/micro/go.sum.
-			args = append([]string{"build", "-mod=mod"}, args[1:]...)
+			args = []string{"build", "-mod=mod", "-o", out, p.pkg}
 		}
-		t0 := time.Now()
-		cmd := exec.Command("go", args...)
-		cmd.Dir = modDir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("%s: go %s: %v\n%s", p.dir, strings.Join(args, " "), err, out)
-		}
-		fmt.Fprintf(os.Stderr, "built %s (%s) in %s\n", p.pkg, p.dir, time.Since(t0).Round(time.Millisecond))
-		bins[key] = args[len(args)-2]
+		bins[key] = out
+		jobs = append(jobs, append([]string{p.dir}, args...))
+	}
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			cmd := exec.Command("go", job[1:]...)
+			cmd.Dir = filepath.Join(dir, job[0])
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("%s: go %s: %v\n%s", job[0], strings.Join(job[1:], " "), err, out)
+				return
+			}
+			fmt.Fprintf(os.Stderr, "built %s (%s) in %s\n", job[len(job)-1], job[0], time.Since(t0).Round(time.Millisecond))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return bins, nil
 }
@@ -246,6 +308,8 @@ func prepareMicro(dir string) error {
 
 // result is a client's RESULT line.
 type result struct {
+	Go       string  `json:"go"`
+	Procs    int     `json:"gomaxprocs"`
 	Calls    int64   `json:"calls"`
 	Errors   int64   `json:"errors"`
 	FirstErr string  `json:"first_error"`
@@ -275,6 +339,7 @@ func (r result) allocs() float64 {
 
 type row struct {
 	peer    peer
+	mode    string
 	callers int
 	res     result
 	err     error
@@ -289,8 +354,15 @@ type proc struct {
 	done   chan struct{}
 }
 
-func start(bin string, args ...string) (*proc, error) {
+// start runs bin with the runner's environment, less MICRO_NATIVE, plus env.
+func start(bin string, env []string, args ...string) (*proc, error) {
 	cmd := exec.Command(bin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, nativeEnv+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	setDeathSignal(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -372,9 +444,9 @@ func (p *proc) mallocs() (uint64, error) {
 	return strconv.ParseUint(s, 10, 64)
 }
 
-func runCell(bin string, p peer, callers int, o options) (result, error) {
+func runCell(bin string, p peer, mode string, callers int, o options) (result, error) {
 	var r result
-	srv, err := start(bin, "-mode", "server", "-addr", "127.0.0.1:0", "-payload", p.payload)
+	srv, err := start(bin, nil, "-mode", "server", "-addr", "127.0.0.1:0", "-payload", p.payload)
 	if err != nil {
 		return r, err
 	}
@@ -383,9 +455,13 @@ func runCell(bin string, p peer, callers int, o options) (result, error) {
 	if err != nil {
 		return r, fmt.Errorf("server: %v", err)
 	}
-	cli, err := start(bin, "-mode", "client", "-addr", addr, "-payload", p.payload,
+	args := []string{"-mode", "client", "-addr", addr, "-payload", p.payload,
 		"-callers", strconv.Itoa(callers), "-duration", o.duration.String(),
-		"-max", strconv.FormatInt(o.max, 10), "-warmup", o.warmup.String())
+		"-max", strconv.FormatInt(o.max, 10), "-warmup", o.warmup.String()}
+	if mode == "stream" {
+		args = append(args, "-stream")
+	}
+	cli, err := start(bin, p.clientEnv, args...)
 	if err != nil {
 		return r, err
 	}
@@ -437,39 +513,90 @@ func (t *tailBuffer) String() string {
 	return strings.TrimSpace(string(t.buf))
 }
 
-func printTable(w io.Writer, rows []row, o options) {
-	goVersion := runtime.Version()
-	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
-		goVersion = strings.TrimSpace(string(out))
+// unitOf names what one measured operation is in a mode.
+func unitOf(mode string) string {
+	if mode == "stream" {
+		return "msgs"
 	}
-	fmt.Fprintf(w, "%s, %s/%s, %d CPUs, %s window per cell (at most %d calls), %s warm-up\n\n",
-		goVersion, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), o.duration, o.max, o.warmup)
-	fmt.Fprintln(w, "| peer | callers | calls/s | p50 | p99 | p99.9 | max | allocs/call | calls/s ÷ micro | allocs ÷ micro |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	return "calls"
+}
+
+func printTable(w io.Writer, rows []row, o options) {
+	// The Go version and GOMAXPROCS are the peers' own, from their results.
+	var gos, procs []string
+	for _, r := range rows {
+		if r.res.Go != "" && !slices.Contains(gos, r.res.Go) {
+			gos = append(gos, r.res.Go)
+		}
+		if p := strconv.Itoa(r.res.Procs); r.res.Procs > 0 && !slices.Contains(procs, p) {
+			procs = append(procs, p)
+		}
+	}
+	if len(gos) == 0 {
+		gos = []string{runtime.Version()}
+		if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+			gos = []string{strings.TrimSpace(string(out))}
+		}
+	}
+	if len(procs) == 0 {
+		procs = []string{strconv.Itoa(runtime.GOMAXPROCS(0))}
+	}
+	fmt.Fprintf(w, "%s, %s/%s, GOMAXPROCS=%s (%d CPUs), %s window per cell (at most %d calls or messages), %s warm-up\n",
+		strings.Join(gos, "+"), runtime.GOOS, runtime.GOARCH, strings.Join(procs, "+"), runtime.NumCPU(), o.duration, o.max, o.warmup)
+
 	ref := map[string]row{}
 	for _, r := range rows {
 		if r.err == nil {
-			ref[r.peer.name+"|"+strconv.Itoa(r.callers)] = r
+			ref[r.mode+"|"+r.peer.name+"|"+strconv.Itoa(r.callers)] = r
 		}
 	}
-	for _, r := range rows {
-		if r.err != nil {
-			fmt.Fprintf(w, "| %s | %d | FAILED: %s | | | | | | | |\n", r.peer.name, r.callers, oneLine(r.err.Error()))
-			continue
-		}
-		rateRatio, allocRatio := "–", "–"
-		if m, ok := ref[r.peer.ref+"|"+strconv.Itoa(r.callers)]; ok && m.res.rate() > 0 {
-			rateRatio = fmt.Sprintf("%.2f×", r.res.rate()/m.res.rate())
-			if m.res.allocs() > 0 {
-				allocRatio = fmt.Sprintf("%.2f×", r.res.allocs()/m.res.allocs())
+	for _, mode := range modes {
+		var these []row
+		for _, r := range rows {
+			if r.mode == mode {
+				these = append(these, r)
 			}
 		}
-		fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %s | %s | %.1f | %s | %s |\n",
-			r.peer.name, r.callers, r.res.rate(), dur(r.res.P50), dur(r.res.P99), dur(r.res.P999), dur(r.res.Max),
-			r.res.allocs(), rateRatio, allocRatio)
+		if len(these) == 0 {
+			continue
+		}
+		if mode == "unary" {
+			fmt.Fprintln(w, "\n### Unary: one call = one request and its reply")
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, "| peer | callers | calls/s | p50 | p99 | p99.9 | max | allocs/call | calls/s ÷ micro | allocs ÷ micro |")
+		} else {
+			fmt.Fprintln(w, "\n### Stream: one bidirectional stream per caller, one message = one send and its echo received")
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, "| peer | callers | msgs/s | p50 | p99 | p99.9 | max | allocs/msg | msgs/s ÷ micro | allocs ÷ micro |")
+		}
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, r := range these {
+			if r.err != nil {
+				fmt.Fprintf(w, "| %s | %d | FAILED: %s | | | | | | | |\n", r.peer.name, r.callers, oneLine(r.err.Error()))
+				continue
+			}
+			rateRatio, allocRatio := "–", "–"
+			if m, ok := ref[mode+"|"+r.peer.ref+"|"+strconv.Itoa(r.callers)]; ok && m.res.rate() > 0 {
+				rateRatio = fmt.Sprintf("%.2f×", r.res.rate()/m.res.rate())
+				if m.res.allocs() > 0 {
+					allocRatio = fmt.Sprintf("%.2f×", r.res.allocs()/m.res.allocs())
+				}
+			}
+			fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %s | %s | %.1f | %s | %s |\n",
+				r.peer.name, r.callers, r.res.rate(), dur(r.res.P50), dur(r.res.P99), dur(r.res.P999), dur(r.res.Max),
+				r.res.allocs(), rateRatio, allocRatio)
+		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Ratios compare with micro's row of the same payload (micro-proto for *-proto rows, micro-json for the rest) at the same callers.")
+	fmt.Fprintln(w, "Ratios compare with micro's row of the same table and payload (micro-proto for *-proto rows, micro-json for the rest) at the same callers. Allocations are client and server together.")
+	fmt.Fprintln(w)
+	var seen []string
+	for _, r := range rows {
+		if !slices.Contains(seen, r.peer.name) {
+			seen = append(seen, r.peer.name)
+			fmt.Fprintf(w, "- `%s`: %s\n", r.peer.name, r.peer.about)
+		}
+	}
 }
 
 func oneLine(s string) string {

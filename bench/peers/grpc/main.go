@@ -2,13 +2,17 @@
 // hand-written grpc.ServiceDesc, and the payload is either JSON (a codec registered
 // under the content-subtype "json" that marshals the structs with encoding/json) or
 // protobuf (wrapperspb.StringValue in and out, grpc's default proto codec). One
-// grpc.ClientConn shared by all callers, as grpc-go users usually do.
+// grpc.ClientConn shared by all callers, as grpc-go users usually do. With -stream each
+// caller opens one bidirectional stream (Echo, EchoProto) on that connection and sends
+// its messages on it, one at a time, reading each echo before the next send.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 
 	"google.golang.org/grpc"
@@ -49,6 +53,38 @@ func helloProto(_ any, ctx context.Context, dec func(any) error, _ grpc.UnarySer
 	return wrapperspb.String("Hello " + req.GetValue()), nil
 }
 
+// echoJSON answers every message of a bidirectional stream until the client closes its
+// side.
+func echoJSON(_ any, stream grpc.ServerStream) error {
+	for {
+		var req harness.Request
+		if err := stream.RecvMsg(&req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := stream.SendMsg(&harness.Reply{Message: "Hello " + req.Name}); err != nil {
+			return err
+		}
+	}
+}
+
+func echoProto(_ any, stream grpc.ServerStream) error {
+	for {
+		req := new(wrapperspb.StringValue)
+		if err := stream.RecvMsg(req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := stream.SendMsg(wrapperspb.String("Hello " + req.GetValue())); err != nil {
+			return err
+		}
+	}
+}
+
 var desc = grpc.ServiceDesc{
 	ServiceName: "greeter.Greeter",
 	HandlerType: (*greeter)(nil),
@@ -56,7 +92,10 @@ var desc = grpc.ServiceDesc{
 		{MethodName: "Hello", Handler: helloJSON},
 		{MethodName: "HelloProto", Handler: helloProto},
 	},
-	Streams: []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{StreamName: "Echo", Handler: echoJSON, ServerStreams: true, ClientStreams: true},
+		{StreamName: "EchoProto", Handler: echoProto, ServerStreams: true, ClientStreams: true},
+	},
 }
 
 func main() {
@@ -78,6 +117,9 @@ func main() {
 		}
 		ctx := context.Background()
 		harness.RunClient(f, func(int) (harness.Call, error) {
+			if f.Stream {
+				return openEcho(ctx, conn, f.Payload)
+			}
 			switch f.Payload {
 			case "json":
 				return func() error {
@@ -107,4 +149,48 @@ func main() {
 	default:
 		harness.Fail("unknown -mode %q", f.Mode)
 	}
+}
+
+// openEcho opens one caller's stream; each call of the Call it returns sends one message
+// on it and checks the echo.
+func openEcho(ctx context.Context, conn *grpc.ClientConn, payload string) (harness.Call, error) {
+	switch payload {
+	case "json":
+		stream, err := conn.NewStream(ctx, &desc.Streams[0], "/greeter.Greeter/Echo", grpc.CallContentSubtype("json"))
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			if err := stream.SendMsg(&harness.Request{Name: harness.Name}); err != nil {
+				return err
+			}
+			var rep harness.Reply
+			if err := stream.RecvMsg(&rep); err != nil {
+				return err
+			}
+			if rep.Message != harness.Want {
+				return fmt.Errorf("reply %q", rep.Message)
+			}
+			return nil
+		}, nil
+	case "proto":
+		stream, err := conn.NewStream(ctx, &desc.Streams[1], "/greeter.Greeter/EchoProto")
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			if err := stream.SendMsg(wrapperspb.String(harness.Name)); err != nil {
+				return err
+			}
+			rep := new(wrapperspb.StringValue)
+			if err := stream.RecvMsg(rep); err != nil {
+				return err
+			}
+			if rep.GetValue() != harness.Want {
+				return fmt.Errorf("reply %q", rep.GetValue())
+			}
+			return nil
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown -payload %q", payload)
 }

@@ -1,5 +1,6 @@
 // Command nethttp is the hello-world over plain net/http: POST /greeter/hello with a
 // JSON body, a JSON reply, keep-alive connections (one idle connection kept per caller).
+// It has no stream mode: -stream is refused.
 package main
 
 import (
@@ -37,6 +38,9 @@ func main() {
 		go srv.Serve(ln)
 		harness.Serve(ln.Addr().String(), func() { srv.Close() })
 	case "client":
+		if f.Stream {
+			harness.Fail("nethttp has no stream mode")
+		}
 		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: f.Callers, MaxIdleConns: f.Callers}}
 		url := "http://" + f.Addr + "/greeter/hello"
 		harness.RunClient(f, func(int) (harness.Call, error) {
