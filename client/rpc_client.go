@@ -16,6 +16,7 @@ import (
 	mbytes "github.com/seed-b3892490/micro/codec/bytes"
 	"github.com/seed-b3892490/micro/errors"
 	"github.com/seed-b3892490/micro/internal/codecs"
+	"github.com/seed-b3892490/micro/internal/wire"
 	"github.com/seed-b3892490/micro/metadata"
 	"github.com/seed-b3892490/micro/registry"
 	"github.com/seed-b3892490/micro/selector"
@@ -46,6 +47,9 @@ type rpcClient struct {
 	connected broker.Broker // the broker Publish has connected
 
 	budget *budget // nil: no retry budget
+
+	addrNexts sync.Map // address → selector.Next, for calls WithAddress
+	addrCount atomic.Int64
 
 }
 
@@ -259,6 +263,9 @@ func pick(next selector.Next, tried map[string]bool) (*registry.Node, error) {
 
 // next returns the node source of a call: the given addresses, or the selector.
 func (c *rpcClient) next(ctx context.Context, req Request, copts CallOptions, sel selector.Selector) (selector.Next, error) {
+	if len(copts.Address) == 1 {
+		return c.addressNext(copts.Address[0]), nil
+	}
 	if len(copts.Address) > 0 {
 		nodes := make([]*registry.Node, len(copts.Address))
 		for i, a := range copts.Address {
@@ -283,6 +290,25 @@ func (c *rpcClient) next(ctx context.Context, req Request, copts CallOptions, se
 		return nil, errors.Wrap(err, clientID, 503, fmt.Sprintf("service %s: no node available", req.Service()))
 	}
 	return nil, errors.Wrap(err, clientID, 500, fmt.Sprintf("service %s: %v", req.Service(), err))
+}
+
+// maxAddressCache bounds the addresses addressNext remembers.
+const maxAddressCache = 1024
+
+// addressNext returns the node source of a call to one given address; the node of each
+// address is made once (it is only read).
+func (c *rpcClient) addressNext(addr string) selector.Next {
+	if v, ok := c.addrNexts.Load(addr); ok {
+		return v.(selector.Next)
+	}
+	node := &registry.Node{Id: addr, Address: addr, Metadata: map[string]string{"protocol": "mucp"}}
+	next := selector.Next(func() (*registry.Node, error) { return node, nil })
+	if c.addrCount.Load() < maxAddressCache {
+		if _, loaded := c.addrNexts.LoadOrStore(addr, next); !loaded {
+			c.addrCount.Add(1)
+		}
+	}
+	return next
 }
 
 // contextError turns a context error into an *errors.Error that wraps it.
@@ -363,15 +389,12 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 	if err != nil {
 		return err
 	}
-	dopts := []transport.DialOption{
-		transport.WithContext(ctx),
-		transport.WithTimeout(copts.DialTimeout),
-		transport.WithMaxMsgSize(maxMsg),
-	}
-	if copts.ConnClose {
-		dopts = append(dopts, transport.WithConnClose())
-	}
-	sock, err := tr.Dial(node.Address, dopts...)
+	sock, err := dial(tr, node.Address, transport.DialOptions{
+		Context:    ctx,
+		Timeout:    copts.DialTimeout,
+		MaxMsgSize: maxMsg,
+		ConnClose:  copts.ConnClose,
+	})
 	if err != nil {
 		return c.transportError(ctx, err, node, req)
 	}
@@ -379,8 +402,8 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 	if err := sock.Send(&transport.Message{Header: hdr, Body: body}); err != nil {
 		return c.transportError(ctx, err, node, req)
 	}
-	var reply transport.Message
-	if err := sock.Recv(&reply); err != nil {
+	var reply replyInfo
+	if err := recvReply(sock, &reply); err != nil {
 		if ctx.Err() != nil {
 			return contextError(ctx.Err(), req)
 		}
@@ -390,9 +413,11 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		}
 		return errors.Wrap(newLostError(err), clientID, 502, fmt.Sprintf("call %s at %s: reply lost: %v", req.Endpoint(), node.Address, err))
 	}
-	if e := replyError(&reply); e != nil {
-		if ns := markNotStarted(&reply, e); ns != e {
-			return ns
+	if e := replyErrorOf(reply.status, reply.errHdr, reply.body); e != nil {
+		if reply.notStarted != "" {
+			if me, ok := e.(*errors.Error); ok {
+				return errors.Wrap(&notStartedError{me}, me.Id, me.Code, me.Detail)
+			}
 		}
 		if errors.Code(e) == 408 {
 			// The server gave up on the deadline this call sent it: when that deadline is
@@ -409,18 +434,85 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		}
 		return e
 	}
-	if len(reply.Body) == 0 {
+	if len(reply.body) == 0 {
 		return nil
 	}
-	rmedia := codecs.MediaType(reply.Header[headers.ContentType])
+	rmedia := codecs.MediaType(reply.contentType)
 	if rmedia != "" && rmedia != media {
 		if m, ok = codecs.Lookup(rmedia, custom, DefaultCodecs); !ok {
 			return errors.InternalServerError(clientID, "reply of %s has unsupported Content-Type %q", req.Endpoint(), rmedia)
 		}
 	}
-	if err := m.Unmarshal(reply.Body, rsp); err != nil {
+	if err := m.Unmarshal(reply.body, rsp); err != nil {
 		return errors.Wrap(err, clientID, 500, fmt.Sprintf("decode the %s reply of %s: %v", media, req.Endpoint(), err))
 	}
+	return nil
+}
+
+// replyInfo is what a call needs of its reply.
+type replyInfo struct {
+	status, errHdr, notStarted, contentType string
+	body                                    []byte
+}
+
+// optionsDialer is implemented by transports that take dial options as a value (the
+// HTTP transport), which spares each call the option funcs.
+type optionsDialer interface {
+	DialWith(addr string, o transport.DialOptions) (transport.Client, error)
+}
+
+// dial dials addr with o, through DialWith when the transport has it.
+func dial(tr transport.Transport, addr string, o transport.DialOptions) (transport.Client, error) {
+	if d, ok := tr.(optionsDialer); ok {
+		return d.DialWith(addr, o)
+	}
+	opts := []transport.DialOption{
+		transport.WithContext(o.Context),
+		transport.WithTimeout(o.Timeout),
+		transport.WithMaxMsgSize(o.MaxMsgSize),
+	}
+	if o.ConnClose {
+		opts = append(opts, transport.WithConnClose())
+	}
+	return tr.Dial(addr, opts...)
+}
+
+// fieldsReceiver is implemented by the native protocol's sockets: the reply's headers
+// as decoded, without a map.
+type fieldsReceiver interface {
+	RecvFields() (wire.Fields, []byte, bool, error)
+}
+
+// recvReply receives the reply of a unary call.
+func recvReply(sock transport.Socket, r *replyInfo) error {
+	if fr, ok := sock.(fieldsReceiver); ok {
+		f, body, ok, err := fr.RecvFields()
+		if ok {
+			if err != nil {
+				return err
+			}
+			for _, kv := range f {
+				switch kv.Key {
+				case headers.Status:
+					r.status = kv.Value
+				case headers.Error:
+					r.errHdr = kv.Value
+				case headers.NotStarted:
+					r.notStarted = kv.Value
+				case headers.ContentType:
+					r.contentType = kv.Value
+				}
+			}
+			r.body = body
+			return nil
+		}
+	}
+	var m transport.Message
+	if err := sock.Recv(&m); err != nil {
+		return err
+	}
+	r.status, r.errHdr, r.notStarted, r.contentType = m.Header[headers.Status], m.Header[headers.Error], m.Header[headers.NotStarted], m.Header[headers.ContentType]
+	r.body = m.Body
 	return nil
 }
 
@@ -473,8 +565,16 @@ func (c *rpcClient) transportError(ctx context.Context, err error, node *registr
 
 // replyError returns the error a reply carries, if any.
 func replyError(m *transport.Message) error {
-	status, _ := strconv.Atoi(m.Header[headers.Status])
-	if v := m.Header[headers.Error]; v != "" {
+	return replyErrorOf(m.Header[headers.Status], m.Header[headers.Error], m.Body)
+}
+
+// replyErrorOf returns the error of a reply with this :status, Micro-Error and body.
+func replyErrorOf(statusHdr, errHdr string, body []byte) error {
+	if (statusHdr == "" || statusHdr == "200") && errHdr == "" {
+		return nil
+	}
+	status, _ := strconv.Atoi(statusHdr)
+	if v := errHdr; v != "" {
 		e := errors.Parse(v)
 		if e.Code == 0 && status >= 400 {
 			e.Code = int32(status)
@@ -487,7 +587,7 @@ func replyError(m *transport.Message) error {
 		return e
 	}
 	if status != 0 && (status < 200 || status > 299) {
-		detail := strings.TrimSpace(string(m.Body))
+		detail := strings.TrimSpace(string(body))
 		if len(detail) > 512 {
 			detail = detail[:512]
 		}

@@ -213,6 +213,12 @@ func FromError(err error) *Error {
 
 // As finds the first *Error in err's chain.
 func As(err error) (*Error, bool) {
+	if err == nil {
+		return nil, false
+	}
+	if e, ok := err.(*Error); ok {
+		return e, true
+	}
 	var e *Error
 	if stderrors.As(err, &e) {
 		return e, true

@@ -634,7 +634,28 @@ func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
 		s.sendError(sock, errors.InternalServerError(name, "cannot encode the %s reply of %s: %v", media, epName, err).(*errors.Error))
 		return
 	}
-	_ = sock.Send(&transport.Message{Header: map[string]string{headers.ContentType: ct}, Body: body})
+	_ = sock.Send(&transport.Message{Header: replyHeader(ct), Body: body})
+}
+
+// replyHeaders caches the header maps of plain replies by Content-Type. Transports only
+// read a Message's Header, so one map serves every reply of its type.
+var (
+	replyHeaders   sync.Map // content type → map[string]string
+	replyHeaderLen atomic.Int64
+)
+
+// replyHeader returns the header of a reply of Content-Type ct. Do not modify it.
+func replyHeader(ct string) map[string]string {
+	if v, ok := replyHeaders.Load(ct); ok {
+		return v.(map[string]string)
+	}
+	h := map[string]string{headers.ContentType: ct}
+	if replyHeaderLen.Load() < 64 { // a bound: a client chooses the types
+		if _, loaded := replyHeaders.LoadOrStore(ct, h); !loaded {
+			replyHeaderLen.Add(1)
+		}
+	}
+	return h
 }
 
 // envelopeCodec returns the codec of Go Micro's legacy envelopes: application/json-rpc

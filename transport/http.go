@@ -153,6 +153,23 @@ func (t *HTTPTransport) Dial(addr string, opts ...DialOption) (Client, error) {
 	for _, o := range opts {
 		o(&dopts)
 	}
+	return t.dial(addr, dopts, false)
+}
+
+// DialWith is Dial with the options given as a value, which spares a caller making
+// calls at a high rate the option funcs. Zero fields take their defaults. The Socket
+// must not be used after Close (the transport may reuse it).
+func (t *HTTPTransport) DialWith(addr string, dopts DialOptions) (Client, error) {
+	if dopts.Context == nil {
+		dopts.Context = context.Background()
+	}
+	if dopts.Timeout <= 0 {
+		dopts.Timeout = DefaultDialTimeout
+	}
+	return t.dial(addr, dopts, true)
+}
+
+func (t *HTTPTransport) dial(addr string, dopts DialOptions, reuse bool) (Client, error) {
 	if dopts.MaxMsgSize <= 0 {
 		dopts.MaxMsgSize = DefaultLimits().MaxMsgSize
 	}
@@ -160,6 +177,11 @@ func (t *HTTPTransport) Dial(addr string, opts ...DialOption) (Client, error) {
 	native := t.opts.TLSConfig == nil && !t.opts.NativeOff && !t.opts.Secure
 	t.mu.RUnlock()
 	if native && !dopts.ConnClose && !nativeEnvOff() {
+		if reuse && !dopts.Stream {
+			s := socketPool.Get().(*nativeSocket)
+			s.t, s.pool, s.addr, s.opts, s.reuse = t, t.nativePool(), addr, dopts, true
+			return s, nil
+		}
 		return &nativeSocket{t: t, pool: t.nativePool(), addr: addr, opts: dopts, stream: dopts.Stream}, nil
 	}
 	c, err := t.dialHTTPErr(addr, dopts)

@@ -413,19 +413,24 @@ func (cc *clientConn) idleTooLong() bool {
 func (cc *clientConn) frame(h wire.FrameHeader, payload []byte) error {
 	switch h.Type {
 	case wire.TypeMessage:
-		fields, body, err := cc.dec.Decode(payload, nil)
-		if err != nil {
-			return err
-		}
-		if len(body) > 0 {
-			body = append([]byte(nil), body...)
-		}
 		end := h.Flags&wire.FlagEnd != 0
 		var cs *clientStream
 		if end {
 			cs = cc.take(h.Stream)
 		} else {
 			cs = cc.lookup(h.Stream)
+		}
+		var dst wire.Fields
+		if cs != nil && !cs.stream {
+			dst = cs.fieldsBuf[:0] // the stream is ours until delivered
+		}
+		// decoded even for a stream that is gone: the header table must follow
+		fields, body, err := cc.dec.Decode(payload, dst)
+		if err != nil {
+			return err
+		}
+		if len(body) > 0 {
+			body = append([]byte(nil), body...)
 		}
 		if cs != nil {
 			cs.deliver(fields, body, end)
@@ -480,11 +485,12 @@ type clientStream struct {
 	id     uint32
 	stream bool
 
-	// unary: the reply, or the error that lost it, then done is closed
-	done   chan struct{}
-	fields wire.Fields
-	body   []byte
-	err    error
+	// unary: the reply, or the error that lost it, then a token on done
+	done      chan struct{}
+	fields    wire.Fields
+	fieldsBuf [8]wire.Field
+	body      []byte
+	err       error
 
 	// streams
 	in  inbox
@@ -495,7 +501,7 @@ type clientStream struct {
 func (cs *clientStream) deliver(fields wire.Fields, body []byte, end bool) {
 	if !cs.stream {
 		cs.fields, cs.body = fields, body
-		close(cs.done)
+		cs.done <- struct{}{}
 		return
 	}
 	if !cs.in.push(inMsg{hdr: fields, body: body, end: end}, 1<<31) {
@@ -511,7 +517,7 @@ func (cs *clientStream) deliver(fields wire.Fields, body []byte, end bool) {
 func (cs *clientStream) broken(err error) {
 	if !cs.stream {
 		cs.err = err
-		close(cs.done)
+		cs.done <- struct{}{}
 		return
 	}
 	cs.in.fail(err)
@@ -528,6 +534,8 @@ type nativeSocket struct {
 	stream bool
 
 	fallback Client // the HTTP socket, when the server is HTTP only
+	reuse    bool   // from DialWith: back to socketPool after Close
+	unary    clientStream
 
 	mu      sync.Mutex // Send side
 	cs      *clientStream
@@ -577,7 +585,16 @@ func (s *nativeSocket) Send(m *Message) error {
 			}
 			return &NotSentError{Err: fmt.Errorf("connect to %s: %w", s.addr, err)}
 		}
-		cs := &clientStream{cc: cc, stream: s.stream}
+		var cs *clientStream
+		if s.stream {
+			cs = &clientStream{cc: cc, stream: true}
+		} else {
+			cs = &s.unary
+			if cs.done == nil {
+				cs.done = make(chan struct{}, 1)
+			}
+			cs.cc, cs.fields, cs.body, cs.err = cc, nil, nil, nil
+		}
 		var flags byte
 		if s.stream {
 			cs.in.init()
@@ -587,7 +604,6 @@ func (s *nativeSocket) Send(m *Message) error {
 				flags |= wire.FlagBody
 			}
 		} else {
-			cs.done = make(chan struct{})
 			flags = wire.FlagEnd
 		}
 		err = cc.open(cs, flags, m.Header, m.Body)
@@ -766,6 +782,26 @@ func (s *nativeSocket) recvUnary(m *Message) error {
 	if cs == nil {
 		return errors.New("transport: Recv without a Send")
 	}
+	if err := s.waitUnary(cs); err != nil {
+		return err
+	}
+	if cs.err != nil {
+		return cs.err
+	}
+	if int64(len(cs.body)) > s.opts.MaxMsgSize {
+		return fmt.Errorf("transport: reply of %d bytes exceeds the limit of %d", len(cs.body), s.opts.MaxMsgSize)
+	}
+	m.Header = fieldsMap(cs.fields, 1)
+	cs.fields = nil
+	if _, ok := m.Header[headers.Status]; !ok {
+		m.Header[headers.Status] = "200"
+	}
+	m.Body = cs.body
+	return nil
+}
+
+// waitUnary waits for the reply of a unary call, or cancels it with the call's context.
+func (s *nativeSocket) waitUnary(cs *clientStream) error {
 	select {
 	case <-cs.done:
 	case <-s.opts.Context.Done():
@@ -775,19 +811,37 @@ func (s *nativeSocket) recvUnary(m *Message) error {
 		}
 		<-cs.done // the reply is being delivered
 	}
-	if cs.err != nil {
-		return cs.err
-	}
-	if int64(len(cs.body)) > s.opts.MaxMsgSize {
-		return fmt.Errorf("transport: reply of %d bytes exceeds the limit of %d", len(cs.body), s.opts.MaxMsgSize)
-	}
-	m.Header = fieldsMap(cs.fields, 1)
-	if _, ok := m.Header[headers.Status]; !ok {
-		m.Header[headers.Status] = "200"
-	}
-	m.Body = cs.body
 	return nil
 }
+
+// RecvFields is Recv for a unary call without building a header map: the fields are
+// valid until the next Send or Close. ok is false when the socket fell back to HTTP
+// (call Recv instead).
+func (s *nativeSocket) RecvFields() (fields wire.Fields, body []byte, ok bool, err error) {
+	if s.fallback != nil || s.stream {
+		return nil, nil, false, nil
+	}
+	s.mu.Lock()
+	cs := s.cs
+	s.cs = nil
+	s.mu.Unlock()
+	if cs == nil {
+		return nil, nil, true, errors.New("transport: Recv without a Send")
+	}
+	if err := s.waitUnary(cs); err != nil {
+		return nil, nil, true, err
+	}
+	if cs.err != nil {
+		return nil, nil, true, cs.err
+	}
+	if int64(len(cs.body)) > s.opts.MaxMsgSize {
+		return nil, nil, true, fmt.Errorf("transport: reply of %d bytes exceeds the limit of %d", len(cs.body), s.opts.MaxMsgSize)
+	}
+	return cs.fields, cs.body, true, nil
+}
+
+// socketPool recycles the unary sockets of DialWith.
+var socketPool = sync.Pool{New: func() any { return new(nativeSocket) }}
 
 // cancel abandons a running stream: the server's handler sees its context end.
 func (s *nativeSocket) cancel() {
@@ -821,6 +875,16 @@ func (s *nativeSocket) Close() error {
 	}
 	if s.stream {
 		s.cancel()
+		return nil
+	}
+	if s.reuse && s.fallback == nil && s.cs == nil {
+		// no call in flight (Recv took its reply): the socket can serve another Dial
+		done := s.unary.done
+		if len(done) == 0 {
+			*s = nativeSocket{}
+			s.unary.done = done
+			socketPool.Put(s)
+		}
 	}
 	return nil
 }

@@ -243,7 +243,8 @@ func (nc *nativeConn) sendError(id uint32, e *merrors.Error, notStarted string) 
 // open starts the call a Request frame opens.
 func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) bool {
 	received := time.Now()
-	fields, body, err := nc.dec.Decode(payload, make(wire.Fields, 0, 12))
+	st := &nativeServerStream{nc: nc, id: h.Stream, received: received, stream: h.Flags&wire.FlagStream != 0}
+	fields, body, err := nc.dec.Decode(payload, st.fieldsBuf[:0])
 	switch {
 	case errors.Is(err, wire.ErrHeaderTooLarge), errors.Is(err, wire.ErrTooManyFields):
 		// the table is in a state the peer does not know: the connection cannot go on
@@ -282,7 +283,7 @@ func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) bool {
 		return true
 	}
 	nc.lastID = h.Stream
-	st := &nativeServerStream{nc: nc, id: h.Stream, fields: fields, body: body, received: received, stream: h.Flags&wire.FlagStream != 0}
+	st.fields, st.body = fields, body
 	if st.stream {
 		st.in.init()
 		st.in.splitEnd = true
@@ -395,10 +396,11 @@ func (nc *nativeConn) waitIdle(ctx context.Context) error {
 
 // nativeServerStream is one call on a native connection, as a server Socket.
 type nativeServerStream struct {
-	nc       *nativeConn
-	id       uint32
-	fields   wire.Fields
-	body     []byte
+	nc        *nativeConn
+	id        uint32
+	fields    wire.Fields
+	fieldsBuf [10]wire.Field
+	body      []byte
 	received time.Time
 	stream   bool
 
@@ -429,11 +431,10 @@ func (s *nativeServerStream) Local() string { return s.nc.local }
 // Remote returns the client's address.
 func (s *nativeServerStream) Remote() string { return s.nc.remote }
 
-// Context is cancelled when the connection closes; OnCancel learns of a cancelled call.
-func (s *nativeServerStream) Context() context.Context { return s.nc.ctx }
-
-// OnCancel registers f to run when the client cancels the call (at once if it already
-// did). The server passes the cancel func of the handler's context.
+// OnCancel registers f to run when the client cancels the call or the connection closes
+// (at once if that already happened). The server passes the cancel func of the
+// handler's context; the socket has no Context of its own, which spares a context per
+// call.
 func (s *nativeServerStream) OnCancel(f func()) {
 	s.cmu.Lock()
 	if s.cancelled {

@@ -86,6 +86,9 @@ func (e *NotSentError) Unwrap() error { return e.Err }
 
 // IsNotSent reports whether err says that a message was never sent (see NotSentError).
 func IsNotSent(err error) bool {
+	if err == nil {
+		return false
+	}
 	var ns *NotSentError
 	return errors.As(err, &ns)
 }
@@ -106,6 +109,9 @@ func (e *ConnLostError) Unwrap() error { return e.Err }
 // IsConnLost reports whether err says that a connection broke after a message was sent
 // (see ConnLostError).
 func IsConnLost(err error) bool {
+	if err == nil {
+		return false
+	}
 	var cl *ConnLostError
 	return errors.As(err, &cl)
 }
