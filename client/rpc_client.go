@@ -15,6 +15,7 @@ import (
 	"github.com/seed-b3892490/micro/broker"
 	mbytes "github.com/seed-b3892490/micro/codec/bytes"
 	"github.com/seed-b3892490/micro/errors"
+	"github.com/seed-b3892490/micro/internal/callctx"
 	"github.com/seed-b3892490/micro/internal/codecs"
 	"github.com/seed-b3892490/micro/internal/wire"
 	"github.com/seed-b3892490/micro/metadata"
@@ -150,9 +151,11 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 	}
 	budget.call()
 	if _, ok := ctx.Deadline(); !ok || copts.requestTimeoutSet {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, copts.RequestTimeout)
-		defer cancel()
+		// its timer starts only if something waits on the context; the native transport
+		// waits with a timer of its own
+		cc := callctx.New(ctx, time.Now().Add(copts.RequestTimeout))
+		defer cc.Cancel()
+		ctx = cc
 	}
 	if copts.Idempotent {
 		ctx = context.WithValue(ctx, idempotentKey{}, true)

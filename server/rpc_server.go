@@ -18,6 +18,7 @@ import (
 	"github.com/seed-b3892490/micro/codec/protorpc"
 	"github.com/seed-b3892490/micro/errors"
 	"github.com/seed-b3892490/micro/internal/addr"
+	"github.com/seed-b3892490/micro/internal/callctx"
 	"github.com/seed-b3892490/micro/internal/codecs"
 	"github.com/seed-b3892490/micro/internal/inflight"
 	"github.com/seed-b3892490/micro/logger"
@@ -871,6 +872,22 @@ func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, 
 	if r, ok := sock.(interface{ Received() time.Time }); ok {
 		start = r.Received()
 	}
+	md := callMetadata(sock, hdr)
+	if parent == base {
+		// A socket without a context of its own (native): the handler's context is one
+		// whose timer starts only if someone waits on it; the socket cancels it when the
+		// caller abandons the call or its connection closes.
+		var deadline time.Time
+		if timeout > 0 {
+			deadline = start.Add(timeout)
+		}
+		cc := callctx.New(base, deadline)
+		cancel := cc.Cancel
+		if oc, ok := sock.(interface{ OnCancel(func()) }); ok {
+			oc.OnCancel(cancel)
+		}
+		return metadata.NewContextNoCopy(cc, md), cancel, nil
+	}
 	var ctx context.Context
 	var cancel context.CancelFunc
 	if timeout > 0 {
@@ -879,22 +896,11 @@ func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, 
 		ctx, cancel = context.WithCancel(parent)
 	}
 	var stop func() bool
-	if parent != base && base.Done() != nil {
+	if base.Done() != nil {
 		stop = context.AfterFunc(base, cancel)
 	}
 	if oc, ok := sock.(interface{ OnCancel(func()) }); ok {
-		oc.OnCancel(cancel) // the caller can abandon the call without closing a connection
-	}
-	md := make(metadata.Metadata, len(hdr)+3)
-	for k, v := range hdr {
-		if len(k) > 0 && k[0] != ':' && !serverOwned(k) {
-			md[k] = v
-		}
-	}
-	md["Local"] = sock.Local()
-	md["Remote"] = sock.Remote()
-	if peer, ok := peerService(sock); ok {
-		md[PeerServiceKey] = peer
+		oc.OnCancel(cancel)
 	}
 	ctx = metadata.NewContextNoCopy(ctx, md)
 	return ctx, func() {
@@ -903,6 +909,39 @@ func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, 
 		}
 		cancel()
 	}, nil
+}
+
+// ownedHeader is implemented by sockets whose request header map belongs to the call
+// alone (native): the call's metadata is made from it in place instead of from a copy.
+type ownedHeader interface {
+	HeaderOwned() bool
+}
+
+// callMetadata returns the metadata of a call: its headers without pseudo-headers and
+// server-owned names, with the server's own Local, Remote and peer service.
+func callMetadata(sock transport.Socket, hdr map[string]string) metadata.Metadata {
+	var md metadata.Metadata
+	if o, ok := sock.(ownedHeader); ok && o.HeaderOwned() {
+		md = metadata.Metadata(hdr)
+		for k := range md {
+			if len(k) == 0 || k[0] == ':' || serverOwned(k) {
+				delete(md, k)
+			}
+		}
+	} else {
+		md = make(metadata.Metadata, len(hdr)+3)
+		for k, v := range hdr {
+			if len(k) > 0 && k[0] != ':' && !serverOwned(k) {
+				md[k] = v
+			}
+		}
+	}
+	md["Local"] = sock.Local()
+	md["Remote"] = sock.Remote()
+	if peer, ok := peerService(sock); ok {
+		md[PeerServiceKey] = peer
+	}
+	return md
 }
 
 // subscribeAll subscribes every subscriber to the broker.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seed-b3892490/micro/internal/callctx"
 	"github.com/seed-b3892490/micro/internal/wire"
 	"github.com/seed-b3892490/micro/transport/headers"
 )
@@ -535,6 +536,7 @@ type nativeSocket struct {
 
 	fallback Client // the HTTP socket, when the server is HTTP only
 	reuse    bool   // from DialWith: back to socketPool after Close
+	timer    *time.Timer
 	unary    clientStream
 
 	mu      sync.Mutex // Send side
@@ -802,9 +804,39 @@ func (s *nativeSocket) recvUnary(m *Message) error {
 
 // waitUnary waits for the reply of a unary call, or cancels it with the call's context.
 func (s *nativeSocket) waitUnary(cs *clientStream) error {
+	ctx := s.opts.Context
+	if lc, ok := ctx.(*callctx.Ctx); ok && !lc.Armed() {
+		// wait with the socket's own timer: the context's would be made for this wait
+		if dl, ok := lc.Deadline(); ok {
+			select {
+			case <-cs.done:
+				return nil
+			default:
+			}
+			if s.timer == nil {
+				s.timer = time.NewTimer(time.Until(dl))
+			} else {
+				s.timer.Reset(time.Until(dl))
+			}
+			select {
+			case <-cs.done:
+				s.timer.Stop()
+				return nil
+			case <-lc.Parent().Done():
+				s.timer.Stop()
+			case <-s.timer.C:
+			}
+			if cs.cc.forget(cs) {
+				cs.cc.control(wire.TypeCancel, cs.id, wire.CodeCancel)
+				return lc.Err()
+			}
+			<-cs.done
+			return nil
+		}
+	}
 	select {
 	case <-cs.done:
-	case <-s.opts.Context.Done():
+	case <-ctx.Done():
 		if cs.cc.forget(cs) {
 			cs.cc.control(wire.TypeCancel, cs.id, wire.CodeCancel)
 			return s.opts.Context.Err()
@@ -881,8 +913,9 @@ func (s *nativeSocket) Close() error {
 		// no call in flight (Recv took its reply): the socket can serve another Dial
 		done := s.unary.done
 		if len(done) == 0 {
+			timer := s.timer
 			*s = nativeSocket{}
-			s.unary.done = done
+			s.unary.done, s.timer = done, timer
 			socketPool.Put(s)
 		}
 	}

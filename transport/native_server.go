@@ -422,6 +422,9 @@ type nativeServerStream struct {
 	cancelled bool
 }
 
+// HeaderOwned reports that the header map Recv returns belongs to the call alone.
+func (s *nativeServerStream) HeaderOwned() bool { return true }
+
 // Received returns when the call's request arrived.
 func (s *nativeServerStream) Received() time.Time { return s.received }
 
@@ -484,7 +487,7 @@ func (s *nativeServerStream) Recv(m *Message) error {
 		if s.stream {
 			extra = 1
 		}
-		m.Header = fieldsMap(s.fields, extra)
+		m.Header = fieldsMap(s.fields, extra+3) // room for the server's Local, Remote, peer
 		if s.stream {
 			m.Header[StreamHeader] = "1"
 			m.Body = nil
