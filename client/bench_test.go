@@ -56,3 +56,43 @@ func BenchmarkCallProto(b *testing.B) {
 	b.Run("serial", func(b *testing.B) { benchCall(b, "application/protobuf", false) })
 	b.Run("parallel", func(b *testing.B) { benchCall(b, "application/protobuf", true) })
 }
+
+type PlainRequest struct {
+	Name string `json:"name"`
+}
+
+type PlainReply struct {
+	Message string `json:"message"`
+}
+
+type PlainGreeter struct{}
+
+func (PlainGreeter) Hello(ctx context.Context, req *PlainRequest, rsp *PlainReply) error {
+	rsp.Message = "Hello " + req.Name
+	return nil
+}
+
+// BenchmarkCallAddressJSON is the benchmark suite's hello-world (bench/): plain structs
+// as JSON, called by address, client and server in this process.
+func BenchmarkCallAddressJSON(b *testing.B) {
+	reg := registry.NewMemoryRegistry()
+	srv := testutil.NewServer(b, reg, "greeter", PlainGreeter{}, server.WithLogger(logger.NewLogger(logger.WithOutput(io.Discard))))
+	c := testutil.NewClient(b, reg)
+	addr := srv.Options().Address
+	call := func() {
+		req := c.NewRequest("greeter", "PlainGreeter.Hello", &PlainRequest{Name: "alice"}, client.WithContentType("application/json"))
+		var rsp PlainReply
+		if err := c.Call(context.Background(), req, &rsp, client.WithAddress(addr)); err != nil {
+			b.Fatal(err)
+		}
+		if rsp.Message != "Hello alice" {
+			b.Fatalf("got %q", rsp.Message)
+		}
+	}
+	call()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		call()
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/seed-b3892490/micro/broker"
@@ -49,13 +50,15 @@ type rpcClient struct {
 
 	budget *budget // nil: no retry budget
 
+	callFn CallFunc // c.call, made once
+
 	addrNexts sync.Map // address → selector.Next, for calls WithAddress
 	addrCount atomic.Int64
-
 }
 
 func newRPCClient(opts ...Option) Client {
 	c := &rpcClient{opts: NewOptions(opts...)}
+	c.callFn = c.call
 	c.setSelector()
 	c.setBudget()
 	var out Client = c
@@ -168,14 +171,19 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 	if err != nil {
 		return err
 	}
-	call := c.call
+	call := c.callFn
 	for i := len(copts.CallWrappers) - 1; i >= 0; i-- {
 		call = copts.CallWrappers[i](call)
 	}
 
-	tried := make(map[string]bool, 2)
+	// tried is made on the first retry: most calls make one attempt
+	var tried map[string]bool
+	var firstID string
 	var lastErr error
 	for attempt := 0; attempt <= copts.Retries; attempt++ {
+		if attempt == 1 {
+			tried = map[string]bool{firstID: true}
+		}
 		node, err := pick(next, tried)
 		if err != nil {
 			if lastErr != nil {
@@ -200,8 +208,15 @@ func (c *rpcClient) Call(ctx context.Context, req Request, rsp interface{}, opts
 				}
 			}
 		}
-		tried[node.Id] = true
+		if attempt == 0 {
+			firstID = node.Id
+		} else {
+			tried[node.Id] = true
+		}
 		if copts.Hedge && copts.Idempotent {
+			if tried == nil {
+				tried = map[string]bool{firstID: true}
+			}
 			err = hedged(ctx, call, next, tried, node, req, rsp, copts, sel, budget)
 		} else {
 			err = tryNode(ctx, call, sel, node, req, rsp, copts)
@@ -388,10 +403,6 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		ctx, cancel = context.WithTimeout(ctx, copts.ConnectionTimeout)
 		defer cancel()
 	}
-	hdr, err := callHeaders(ctx, req, strconv.FormatUint(c.seq.Add(1), 10))
-	if err != nil {
-		return err
-	}
 	sock, err := dial(tr, node.Address, transport.DialOptions{
 		Context:    ctx,
 		Timeout:    copts.DialTimeout,
@@ -402,8 +413,25 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		return c.transportError(ctx, err, node, req)
 	}
 	defer sock.Close()
-	if err := sock.Send(&transport.Message{Header: hdr, Body: body}); err != nil {
-		return c.transportError(ctx, err, node, req)
+	if fs, ok := sock.(fieldsSender); ok {
+		// the native transport: the headers go as fields, without a map
+		buf, scratch := fs.HeaderBuf()
+		scratch = strconv.AppendUint(scratch, c.seq.Add(1), 10)
+		fields, err := appendCallHeaders(buf, ctx, req, unsafeString(scratch), scratch[len(scratch):])
+		if err != nil {
+			return err
+		}
+		if err := fs.SendFields(fields, body); err != nil {
+			return c.transportError(ctx, err, node, req)
+		}
+	} else {
+		hdr, err := callHeaders(ctx, req, strconv.FormatUint(c.seq.Add(1), 10))
+		if err != nil {
+			return err
+		}
+		if err := sock.Send(&transport.Message{Header: hdr, Body: body}); err != nil {
+			return c.transportError(ctx, err, node, req)
+		}
 	}
 	var reply replyInfo
 	if err := recvReply(sock, &reply); err != nil {
@@ -554,6 +582,53 @@ func callHeaders(ctx context.Context, req Request, id string) (map[string]string
 	}
 	return hdr, nil
 }
+
+// fieldsSender is implemented by the native protocol's sockets: a request whose header
+// is a list of fields, built in the socket's own buffers.
+type fieldsSender interface {
+	HeaderBuf() (wire.Fields, []byte)
+	SendFields(wire.Fields, []byte) error
+}
+
+// appendCallHeaders is callHeaders appending fields to dst; scratch holds the digits of
+// the deadline (the fields are encoded before the buffers are used again).
+func appendCallHeaders(dst wire.Fields, ctx context.Context, req Request, id string, scratch []byte) (wire.Fields, error) {
+	var bad error
+	metadata.Range(ctx, func(k, v string) bool {
+		if isReserved(k) {
+			return true
+		}
+		if !validHeader(k, v) {
+			bad = errors.BadRequest(clientID, "metadata %q cannot be sent as a header: invalid name or value", k)
+			return false
+		}
+		dst = append(dst, wire.Field{Key: k, Value: v})
+		return true
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	ct := req.ContentType()
+	dst = append(dst,
+		wire.Field{Key: headers.Request, Value: req.Service()},
+		wire.Field{Key: headers.Endpoint, Value: req.Endpoint()},
+		wire.Field{Key: headers.Method, Value: req.Method()},
+		wire.Field{Key: "Micro-Id", Value: id},
+		wire.Field{Key: headers.ContentType, Value: ct},
+	)
+	if dl, ok := ctx.Deadline(); ok {
+		remaining := time.Until(dl)
+		if remaining <= 0 {
+			return nil, contextError(context.DeadlineExceeded, req)
+		}
+		scratch = strconv.AppendInt(scratch, int64(remaining), 10)
+		dst = append(dst, wire.Field{Key: headers.Timeout, Value: unsafeString(scratch)})
+	}
+	return dst, nil
+}
+
+// unsafeString views b as a string without copying: for values encoded before b changes.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // transportError classifies a Dial or Send failure.
 func (c *rpcClient) transportError(ctx context.Context, err error, node *registry.Node, req Request) error {

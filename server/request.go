@@ -3,6 +3,7 @@ package server
 import (
 	"github.com/seed-b3892490/micro/codec"
 	"github.com/seed-b3892490/micro/internal/codecs"
+	"github.com/seed-b3892490/micro/transport"
 )
 
 // rpcRequest is a call being served.
@@ -16,6 +17,7 @@ type rpcRequest struct {
 	ep          *endpoint
 	newCodec    codec.NewCodec
 	stream      bool
+	reply       transport.Message // the reply the server sends, kept here to spare an allocation
 }
 
 func (r *rpcRequest) Service() string           { return r.service }

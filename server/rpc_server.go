@@ -441,8 +441,9 @@ type contexter interface {
 
 // ServeConn serves the messages of one socket until it ends.
 func (s *rpcServer) ServeConn(sock transport.Socket) {
+	var msg transport.Message
 	for {
-		var msg transport.Message
+		msg = transport.Message{}
 		if err := sock.Recv(&msg); err != nil {
 			if err == io.EOF {
 				return
@@ -635,7 +636,8 @@ func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
 		s.sendError(sock, errors.InternalServerError(name, "cannot encode the %s reply of %s: %v", media, epName, err).(*errors.Error))
 		return
 	}
-	_ = sock.Send(&transport.Message{Header: replyHeader(ct), Body: body})
+	req.reply = transport.Message{Header: replyHeader(ct), Body: body} // in req: no allocation of its own
+	_ = sock.Send(&req.reply)
 }
 
 // replyHeaders caches the header maps of plain replies by Content-Type. Transports only

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	merrors "github.com/seed-b3892490/micro/errors"
@@ -50,7 +51,61 @@ type httpListener struct {
 	natives   map[*nativeConn]struct{}
 	nativeOff bool // set by Close and Drain: no more native connections
 	nativeWG  sync.WaitGroup
+
+	// Native calls run on pooled workers: a worker done with a call waits for the next
+	// one, up to maxIdleWorkers of them, until the listener closes.
+	work        chan *nativeServerStream
+	idleWorkers atomic.Int32
+	workersDone chan struct{}
+	closeOnce   sync.Once
 }
+
+// maxIdleWorkers bounds the workers kept waiting for native calls.
+const maxIdleWorkers = 256
+
+// dispatch runs a native call on an idle worker, or a new one.
+func (l *httpListener) dispatch(st *nativeServerStream) {
+	select {
+	case l.work <- st:
+		return
+	default:
+	}
+	l.nativeWG.Add(1)
+	go l.worker(st)
+}
+
+func (l *httpListener) worker(st *nativeServerStream) {
+	defer l.nativeWG.Done()
+	var idle *time.Timer
+	for {
+		st.nc.serve(st)
+		st = nil
+		if l.idleWorkers.Add(1) > maxIdleWorkers {
+			l.idleWorkers.Add(-1)
+			return
+		}
+		if idle == nil {
+			idle = time.NewTimer(workerIdle)
+		} else {
+			idle.Reset(workerIdle)
+		}
+		select {
+		case st = <-l.work:
+			l.idleWorkers.Add(-1)
+			idle.Stop()
+		case <-idle.C:
+			l.idleWorkers.Add(-1)
+			return
+		case <-l.workersDone:
+			l.idleWorkers.Add(-1)
+			idle.Stop()
+			return
+		}
+	}
+}
+
+// workerIdle is how long a worker waits for another call before it ends.
+const workerIdle = time.Second
 
 func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log logger.Logger, native bool) *httpListener {
 	l := &httpListener{ln: ln, limits: limits, log: log, shutdown: make(chan struct{}), httpLn: ln}
@@ -59,6 +114,8 @@ func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log lo
 		l.nativeLn = l.mux.Match(func(p []byte) bool { return string(p) == wire.Magic }, len(wire.Magic))
 		l.httpLn = l.mux.Fallback()
 		l.natives = make(map[*nativeConn]struct{})
+		l.work = make(chan *nativeServerStream)
+		l.workersDone = make(chan struct{})
 	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -291,6 +348,7 @@ func (l *httpListener) closeNatives() {
 	for _, nc := range l.nativeConns() {
 		nc.shutdown()
 	}
+	l.closeOnce.Do(func() { close(l.workersDone) })
 }
 
 func (l *httpListener) wasStarted() bool {

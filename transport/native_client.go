@@ -234,7 +234,7 @@ func (cc *clientConn) unreserve() {
 
 // open registers cs and sends its Request frame. Its error is a *NotSentError when
 // nothing was written.
-func (cc *clientConn) open(cs *clientStream, flags byte, hdr map[string]string, body []byte) error {
+func (cc *clientConn) open(cs *clientStream, flags byte, hdr map[string]string, fields wire.Fields, body []byte) error {
 	buf, err := cc.w.Begin()
 	if err != nil {
 		cc.unreserve()
@@ -256,7 +256,11 @@ func (cc *clientConn) open(cs *clientStream, flags byte, hdr map[string]string, 
 	cc.streams[cs.id] = cs
 	cc.lastBusy = time.Now()
 	cc.mu.Unlock()
-	buf = cc.w.AppendMessage(buf, wire.TypeRequest, flags, cs.id, hdr, body)
+	if fields != nil {
+		buf = cc.w.AppendFields(buf, wire.TypeRequest, flags, cs.id, fields, body)
+	} else {
+		buf = cc.w.AppendMessage(buf, wire.TypeRequest, flags, cs.id, hdr, body)
+	}
 	if err := cc.w.Commit(buf); err != nil {
 		cc.forget(cs)
 		cc.fail(err)
@@ -537,6 +541,8 @@ type nativeSocket struct {
 	fallback Client // the HTTP socket, when the server is HTTP only
 	reuse    bool   // from DialWith: back to socketPool after Close
 	timer    *time.Timer
+	hdrBuf   [12]wire.Field
+	scratch  [48]byte
 	unary    clientStream
 
 	mu      sync.Mutex // Send side
@@ -564,12 +570,37 @@ func (s *nativeSocket) Send(m *Message) error {
 	if s.fallback != nil {
 		return s.fallback.Send(m)
 	}
+	return s.send(m, nil, nil)
+}
+
+// HeaderBuf returns room for the header fields of the next SendFields.
+func (s *nativeSocket) HeaderBuf() (wire.Fields, []byte) { return s.hdrBuf[:0], s.scratch[:0] }
+
+// SendFields is Send with the header as fields (HeaderBuf's, say), so that a caller
+// making many calls builds no map. The fields are encoded before it returns.
+func (s *nativeSocket) SendFields(fields wire.Fields, body []byte) error {
+	if s.fallback != nil {
+		return s.fallback.Send(&Message{Header: fieldsMap(fields, 0), Body: body})
+	}
+	if fields == nil {
+		fields = wire.Fields{}
+	}
+	return s.send(nil, fields, body)
+}
+
+func (s *nativeSocket) send(m *Message, fields wire.Fields, body []byte) error {
+	if m != nil {
+		body = m.Body
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
 	if s.stream && s.cs != nil {
+		if m == nil {
+			m = &Message{Body: body}
+		}
 		return s.sendMessage(m)
 	}
 	ctx := s.opts.Context
@@ -579,6 +610,9 @@ func (s *nativeSocket) Send(m *Message) error {
 		cc, err = s.pool.get(ctx, s.addr, s.opts.Timeout)
 		if errors.Is(err, errNotNative) {
 			s.fallback = s.t.dialHTTP(s.addr, s.opts)
+			if fields != nil {
+				m = &Message{Header: fieldsMap(fields, 0), Body: body}
+			}
 			return s.fallback.Send(m)
 		}
 		if err != nil {
@@ -602,13 +636,17 @@ func (s *nativeSocket) Send(m *Message) error {
 			cs.in.init()
 			cs.out.init()
 			flags = wire.FlagStream
-			if m.Body != nil {
+			if body != nil {
 				flags |= wire.FlagBody
 			}
 		} else {
 			flags = wire.FlagEnd
 		}
-		err = cc.open(cs, flags, m.Header, m.Body)
+		var hdr map[string]string
+		if m != nil {
+			hdr = m.Header
+		}
+		err = cc.open(cs, flags, hdr, fields, body)
 		if err != nil && IsNotSent(err) && try < 2 {
 			continue // the connection died just now: another one
 		}

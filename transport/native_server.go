@@ -299,7 +299,7 @@ func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) bool {
 	nc.streams[h.Stream] = st
 	nc.mu.Unlock()
 	nc.l.active.Add()
-	go nc.serve(st)
+	nc.l.dispatch(st)
 	return true
 }
 
@@ -487,7 +487,7 @@ func (s *nativeServerStream) Recv(m *Message) error {
 		if s.stream {
 			extra = 1
 		}
-		m.Header = fieldsMap(s.fields, extra+3) // room for the server's Local, Remote, peer
+		m.Header = fieldsMap(s.fields, extra+2) // room for the server's Local and Remote
 		if s.stream {
 			m.Header[StreamHeader] = "1"
 			m.Body = nil

@@ -3,7 +3,9 @@ package codecs
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"io"
+	"sync"
 	"mime"
 	"sort"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/seed-b3892490/micro/codec/json"
 	"github.com/seed-b3892490/micro/codec/proto"
 	"github.com/seed-b3892490/micro/codec/text"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Builtin returns the NewCodec of every built-in Content-Type.
@@ -38,7 +41,26 @@ var builtin = map[string]codec.Marshaler{
 
 type jsonLine struct{ json.Marshaler }
 
+// linePool recycles the buffers JSON bodies are encoded into.
+var linePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 func (j jsonLine) Marshal(v interface{}) ([]byte, error) {
+	if _, isProto := v.(protoreflect.ProtoMessage); !isProto {
+		// encoding/json's Encoder ends the value with the newline itself: one copy out
+		// of a pooled buffer instead of Marshal's result grown by a byte
+		buf := linePool.Get().(*bytes.Buffer)
+		buf.Reset()
+		enc := stdjson.NewEncoder(buf)
+		if err := enc.Encode(v); err != nil {
+			linePool.Put(buf)
+			return nil, err
+		}
+		out := bytes.Clone(buf.Bytes())
+		if buf.Cap() <= 64<<10 {
+			linePool.Put(buf)
+		}
+		return out, nil
+	}
 	b, err := j.Marshaler.Marshal(v)
 	if err != nil {
 		return nil, err
