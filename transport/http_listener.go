@@ -54,7 +54,7 @@ type httpListener struct {
 
 	// Native calls run on pooled workers: a worker done with a call waits for the next
 	// one, up to maxIdleWorkers of them, until the listener closes.
-	work        chan *nativeServerStream
+	work        chan task
 	idleWorkers atomic.Int32
 	workersDone chan struct{}
 	closeOnce   sync.Once
@@ -63,23 +63,26 @@ type httpListener struct {
 // maxIdleWorkers bounds the workers kept waiting for native calls.
 const maxIdleWorkers = 256
 
-// dispatch runs a native call on an idle worker, or a new one.
-func (l *httpListener) dispatch(st *nativeServerStream) {
+// task is a worker's job: go on reading a native connection.
+type task struct{ nc *nativeConn }
+
+// dispatch gives t to an idle worker, or a new one.
+func (l *httpListener) dispatch(t task) {
 	select {
-	case l.work <- st:
+	case l.work <- t:
 		return
 	default:
 	}
 	l.nativeWG.Add(1)
-	go l.worker(st)
+	go l.worker(t)
 }
 
-func (l *httpListener) worker(st *nativeServerStream) {
+func (l *httpListener) worker(t task) {
 	defer l.nativeWG.Done()
 	var idle *time.Timer
 	for {
-		st.nc.serve(st)
-		st = nil
+		t.nc.runReader()
+		t = task{}
 		if l.idleWorkers.Add(1) > maxIdleWorkers {
 			l.idleWorkers.Add(-1)
 			return
@@ -90,7 +93,7 @@ func (l *httpListener) worker(st *nativeServerStream) {
 			idle.Reset(workerIdle)
 		}
 		select {
-		case st = <-l.work:
+		case t = <-l.work:
 			l.idleWorkers.Add(-1)
 			idle.Stop()
 		case <-idle.C:
@@ -114,7 +117,7 @@ func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log lo
 		l.nativeLn = l.mux.Match(func(p []byte) bool { return string(p) == wire.Magic }, len(wire.Magic))
 		l.httpLn = l.mux.Fallback()
 		l.natives = make(map[*nativeConn]struct{})
-		l.work = make(chan *nativeServerStream)
+		l.work = make(chan task)
 		l.workersDone = make(chan struct{})
 	}
 	protocols := new(http.Protocols)

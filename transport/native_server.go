@@ -41,6 +41,8 @@ type nativeConn struct {
 	ctx      context.Context // cancelled when the connection closes
 	cancel   context.CancelFunc
 	maxFrame uint32
+	payload  []byte    // the reader's buffer
+	deadline time.Time // the reader's read deadline
 
 	mu      sync.Mutex
 	streams map[uint32]*nativeServerStream
@@ -70,21 +72,41 @@ func (l *httpListener) serveNative(c net.Conn) {
 		cancel()
 		return
 	}
-	defer l.removeNative(nc)
-	defer nc.shutdown()
 	magic := make([]byte, len(wire.Magic))
 	_ = c.SetReadDeadline(time.Now().Add(l.limits.ReadHeaderTimeout))
 	if _, err := io.ReadFull(nc.br, magic); err != nil || string(magic) != wire.Magic {
+		nc.finish()
 		return
 	}
 	buf, err := nc.w.Begin()
 	if err != nil {
+		nc.finish()
 		return
 	}
 	if nc.w.Commit(append(buf, nativeHello(&l.limits)...)) != nil {
+		nc.finish()
 		return
 	}
-	nc.readLoop()
+	nc.runReader()
+}
+
+// finish releases a connection whose reading ended.
+func (nc *nativeConn) finish() {
+	nc.shutdown()
+	nc.l.removeNative(nc)
+}
+
+// runReader reads frames until a request opens a call, then hands the reading on to
+// another worker and serves the call itself: the call's reply does not wait for a
+// goroutine to wake. It returns when the call is served, or the connection ended.
+func (nc *nativeConn) runReader() {
+	st := nc.readLoop()
+	if st == nil {
+		nc.finish()
+		return
+	}
+	nc.l.dispatch(task{nc: nc})
+	nc.serve(st)
 }
 
 // shutdown closes the connection and fails what is still running on it.
@@ -104,11 +126,12 @@ func (nc *nativeConn) shutdown() {
 	}
 }
 
-// readLoop reads frames until the connection fails or is idle for IdleTimeout.
-func (nc *nativeConn) readLoop() {
+// readLoop reads frames until one opens a call, which it returns, or until the
+// connection fails or is idle for IdleTimeout (nil). Only one goroutine reads at a time.
+func (nc *nativeConn) readLoop() *nativeServerStream {
 	limits := &nc.l.limits
-	var payload []byte
-	var deadline time.Time
+	payload, deadline := nc.payload, nc.deadline
+	defer func() { nc.payload, nc.deadline = payload, deadline }()
 	for {
 		// Between frames only the idle timeout applies; it is pushed back at most once a
 		// second, so a busy connection does not reset a timer per frame.
@@ -125,33 +148,40 @@ func (nc *nativeConn) readLoop() {
 			if err != io.EOF && !isTimeout(err) && !errors.Is(err, net.ErrClosed) {
 				nc.protocolError(err)
 			}
-			return
+			return nil
 		}
 		if h.Length > nc.maxFrame {
 			if h.Type != wire.TypeRequest && h.Type != wire.TypeMessage {
 				nc.protocolError(fmt.Errorf("control frame of %d bytes", h.Length))
-				return
+				return nil
 			}
 			// An oversized message is refused without reading it into memory.
 			_ = nc.c.SetReadDeadline(time.Now().Add(limits.ReadTimeout))
 			deadline = time.Time{}
 			if wire.Discard(nc.br, h.Length) != nil {
-				return
+				return nil
 			}
 			nc.refuseTooLarge(h)
 			continue
 		}
 		if payload, err = wire.ReadPayload(nc.br, h.Length, payload[:0]); err != nil {
-			return
+			return nil
 		}
 		switch h.Type {
 		case wire.TypeRequest:
-			if !nc.open(h, payload) {
-				return
+			st, ok := nc.open(h, payload)
+			if !ok {
+				return nil
+			}
+			if st != nil {
+				if cap(payload) > 64<<10 {
+					payload = nil
+				}
+				return st
 			}
 		case wire.TypeMessage:
 			if !nc.message(h, payload) {
-				return
+				return nil
 			}
 		case wire.TypeCancel:
 			nc.mu.Lock()
@@ -163,7 +193,7 @@ func (nc *nativeConn) readLoop() {
 		case wire.TypeWindow:
 			if len(payload) != 4 {
 				nc.protocolError(errors.New("window frame of wrong size"))
-				return
+				return nil
 			}
 			nc.mu.Lock()
 			st := nc.streams[h.Stream]
@@ -174,7 +204,7 @@ func (nc *nativeConn) readLoop() {
 		case wire.TypePing:
 			if len(payload) != 8 {
 				nc.protocolError(errors.New("ping frame of wrong size"))
-				return
+				return nil
 			}
 			nc.control(wire.TypePong, 0, payload...)
 		case wire.TypePong, wire.TypeGoAway:
@@ -240,8 +270,9 @@ func (nc *nativeConn) sendError(id uint32, e *merrors.Error, notStarted string) 
 	_ = nc.w.Commit(nc.w.AppendFields(buf, wire.TypeMessage, wire.FlagEnd, id, hdr, []byte(js)))
 }
 
-// open starts the call a Request frame opens.
-func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) bool {
+// open registers the call a Request frame opens and returns it to be served (nil when
+// it was answered at once); false when the connection cannot go on.
+func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) (*nativeServerStream, bool) {
 	received := time.Now()
 	st := &nativeServerStream{nc: nc, id: h.Stream, received: received, stream: h.Flags&wire.FlagStream != 0}
 	fields, body, err := nc.dec.Decode(payload, st.fieldsBuf[:0])
@@ -250,37 +281,37 @@ func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) bool {
 		// the table is in a state the peer does not know: the connection cannot go on
 		nc.sendError(h.Stream, merrors.New(errorID, err.Error(), 431).(*merrors.Error), "")
 		nc.protocolError(err)
-		return false
+		return nil, false
 	case err != nil:
 		nc.protocolError(err)
-		return false
+		return nil, false
 	}
 	if h.Stream == 0 || h.Stream%2 == 0 {
 		nc.protocolError(fmt.Errorf("request on stream %d: client streams are odd", h.Stream))
-		return false
+		return nil, false
 	}
 	if len(body) > 0 {
 		body = append([]byte(nil), body...)
 	}
 	if int64(len(body)) > nc.l.limits.MaxMsgSize {
 		nc.sendError(h.Stream, merrors.RequestEntityTooLarge(errorID, "request exceeds %d bytes", nc.l.limits.MaxMsgSize).(*merrors.Error), "")
-		return true
+		return nil, true
 	}
 	nc.mu.Lock()
 	if h.Stream <= nc.lastID {
 		nc.mu.Unlock()
 		nc.protocolError(fmt.Errorf("stream %d reused", h.Stream))
-		return false
+		return nil, false
 	}
 	if nc.goaway || nc.closed {
 		nc.mu.Unlock()
 		nc.control(wire.TypeCancel, h.Stream, wire.CodeRefused)
-		return true
+		return nil, true
 	}
 	if len(nc.streams) >= int(nc.l.limits.MaxConcurrentStreams) {
 		nc.mu.Unlock()
 		nc.control(wire.TypeCancel, h.Stream, wire.CodeRefused)
-		return true
+		return nil, true
 	}
 	nc.lastID = h.Stream
 	st.fields, st.body = fields, body
@@ -299,8 +330,7 @@ func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) bool {
 	nc.streams[h.Stream] = st
 	nc.mu.Unlock()
 	nc.l.active.Add()
-	nc.l.dispatch(st)
-	return true
+	return st, true
 }
 
 // serve runs one call.
@@ -401,8 +431,8 @@ type nativeServerStream struct {
 	fields    wire.Fields
 	fieldsBuf [10]wire.Field
 	body      []byte
-	received time.Time
-	stream   bool
+	received  time.Time
+	stream    bool
 
 	recvd bool // the request was returned by Recv
 
