@@ -408,6 +408,9 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		Timeout:    copts.DialTimeout,
 		MaxMsgSize: maxMsg,
 		ConnClose:  copts.ConnClose,
+		// a registered node says whether it speaks the native protocol; a given address
+		// is asked
+		HTTPOnly: !copts.isAddressCall() && node.Metadata[transport.WireMetadata] != transport.WireNative,
 	})
 	if err != nil {
 		return c.transportError(ctx, err, node, req)

@@ -108,6 +108,7 @@ func (c *rpcClient) openStream(ctx context.Context, node *registry.Node, req Req
 		return nil, err
 	}
 	sock, err := tr.Dial(node.Address, transport.WithStream(), transport.WithContext(sctx),
+		transport.WithHTTPOnly(!copts.isAddressCall() && node.Metadata[transport.WireMetadata] != transport.WireNative),
 		transport.WithTimeout(copts.DialTimeout), transport.WithMaxMsgSize(maxMsg))
 	if err != nil {
 		cancel()

@@ -306,6 +306,9 @@ func (s *rpcServer) service() (*registry.Service, time.Duration, registry.Regist
 	md["server"] = s.String()
 	md["registry"] = config.Registry.String()
 	md["protocol"] = "mucp"
+	if ht, ok := config.Transport.(*transport.HTTPTransport); ok && ht.NativeListen() {
+		md[transport.WireMetadata] = transport.WireNative // clients skip asking the node
+	}
 	var eps []*registry.Endpoint
 	for _, h := range handlers {
 		if h.Options().Internal {

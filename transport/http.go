@@ -176,7 +176,7 @@ func (t *HTTPTransport) dial(addr string, dopts DialOptions, reuse bool) (Client
 	t.mu.RLock()
 	native := t.opts.TLSConfig == nil && !t.opts.NativeOff && !t.opts.Secure
 	t.mu.RUnlock()
-	if native && !dopts.ConnClose && !nativeEnvOff() {
+	if native && !dopts.ConnClose && !dopts.HTTPOnly && !nativeEnvOff() {
 		if reuse && !dopts.Stream {
 			s := socketPool.Get().(*nativeSocket)
 			s.t, s.pool, s.addr, s.opts, s.reuse = t, t.nativePool(), addr, dopts, true
@@ -189,6 +189,21 @@ func (t *HTTPTransport) dial(addr string, dopts DialOptions, reuse bool) (Client
 		return nil, err
 	}
 	return c, nil
+}
+
+// WireMetadata is the registry node metadata key under which a server names the wire
+// protocol it speaks beside HTTP; WireNative is micro's native protocol. A client calls a
+// registered node without it over HTTP, and one with it over the native protocol.
+const (
+	WireMetadata = "wire"
+	WireNative   = "micro/1"
+)
+
+// NativeListen reports whether the transport's listeners serve the native protocol.
+func (t *HTTPTransport) NativeListen() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.opts.TLSConfig == nil && !t.opts.NativeOff && !t.opts.Secure
 }
 
 // nativePool returns the transport's native client connections.

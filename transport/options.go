@@ -148,6 +148,9 @@ type DialOptions struct {
 	InsecureSkipVerify bool
 	// MaxMsgSize bounds the reply body accepted. Default 4 MiB.
 	MaxMsgSize int64
+	// HTTPOnly speaks HTTP to the server without asking whether it speaks micro's native
+	// protocol (the client sets it for registered nodes that do not advertise it).
+	HTTPOnly bool
 }
 
 // ListenOptions configure one Listen.
@@ -218,6 +221,10 @@ func WithConnClose() DialOption { return func(o *DialOptions) { o.ConnClose = tr
 func WithInsecureSkipVerify(b bool) DialOption {
 	return func(o *DialOptions) { o.InsecureSkipVerify = b }
 }
+
+// WithHTTPOnly sets DialOptions.HTTPOnly: speak HTTP without asking the server about
+// the native protocol.
+func WithHTTPOnly(b bool) DialOption { return func(o *DialOptions) { o.HTTPOnly = b } }
 
 // WithContext sets the context of the call a dialled Socket carries.
 func WithContext(ctx context.Context) DialOption {
