@@ -1,11 +1,13 @@
 // Package transport moves messages between a client and a server.
 //
 // A Transport dials and listens. A Socket is a bidirectional sequence of Messages between
-// two peers: on the default HTTP transport one Socket is one call, carried by one HTTP
-// request and its response (HTTP/1.1 for curl and other HTTP clients, HTTP/2 without TLS
-// for micro clients, which multiplex many calls over few connections). A client sends a
-// Message and receives the reply; Send and Recv may repeat on a client Socket, each pair
-// being one exchange.
+// two peers: on the default HTTP transport one Socket is one call. Its listeners serve,
+// on one port, HTTP/1.1 (curl and other HTTP clients), HTTP/2 without TLS, and micro's
+// native binary protocol, recognised by the first bytes of a connection. Its clients
+// speak the native protocol to servers that answer it (many calls and streams over a few
+// connections, compact headers, batched writes) and HTTP/2 to the others. A client sends
+// a Message and receives the reply; Send and Recv may repeat on a client Socket, each
+// pair being one exchange.
 //
 // Messages carry headers and a body. Header names starting with ':' are pseudo-headers
 // that a transport maps to its own framing instead of sending them as headers: on HTTP,

@@ -5,10 +5,10 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"io"
-	"sync"
 	"mime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/seed-b3892490/micro/codec"
 	mbytes "github.com/seed-b3892490/micro/codec/bytes"
