@@ -288,6 +288,7 @@ func (t *HTTPTransport) Listen(addr string, opts ...ListenOption) (Listener, err
 			return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
 		}
 	}
+	ln = newLimitListener(ln, lopts.Limits.withDefaults().MaxConns)
 	var tlsConf *tls.Config
 	switch {
 	case lopts.TLSConfig != nil:

@@ -87,6 +87,11 @@ type Limits struct {
 	// MaxConcurrentStreams bounds the HTTP/2 streams (calls) in flight on one connection.
 	// Default 250.
 	MaxConcurrentStreams uint32
+	// MaxConns bounds the connections a listener keeps open at once. A connection
+	// accepted while MaxConns are open is closed at once, unread, so that a flood of
+	// connections costs the server no more than this many. Default 10,000 (zero); a
+	// negative value removes the cap.
+	MaxConns int
 }
 
 // DefaultLimits returns the default listener limits.
@@ -100,6 +105,7 @@ func DefaultLimits() Limits {
 		WriteTimeout:         10 * time.Second,
 		IdleTimeout:          2 * time.Minute,
 		MaxConcurrentStreams: 250,
+		MaxConns:             10000,
 	}
 }
 
@@ -129,6 +135,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxConcurrentStreams == 0 {
 		l.MaxConcurrentStreams = d.MaxConcurrentStreams
+	}
+	if l.MaxConns == 0 {
+		l.MaxConns = d.MaxConns
 	}
 	return l
 }
