@@ -133,11 +133,11 @@ func TestApplicationErrorRunsOnce(t *testing.T) {
 // would, and read until its first request frame.
 func readUntilRequest(conn net.Conn) {
 	preface := make([]byte, 24)
-	if _, err := io.ReadFull(conn, preface[:10]); err != nil {
+	if _, err := io.ReadFull(conn, preface); err != nil {
 		return
 	}
-	if string(preface[:10]) == "\x00MICRO/1\r\n" {
-		hello := append([]byte("\x00MICRO/1\r\n"), 0, 0, 0, 250, 0, 0x40, 0, 0)
+	if string(preface[:24]) == "\x00MICRO-NATIVE-WIRE/1.0\r\n" {
+		hello := append([]byte("\x00MICRO-NATIVE-WIRE/1.0\r\n"), 0, 0, 0, 250, 0, 0x40, 0, 0)
 		if _, err := conn.Write(hello); err != nil {
 			return
 		}
@@ -147,9 +147,6 @@ func readUntilRequest(conn net.Conn) {
 		}
 		n := int(hdr[0])<<24 | int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
 		_, _ = io.CopyN(io.Discard, conn, int64(n))
-		return
-	}
-	if _, err := io.ReadFull(conn, preface[10:]); err != nil {
 		return
 	}
 	hdr := make([]byte, 9)

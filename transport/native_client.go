@@ -25,6 +25,9 @@ var errNotNative = errors.New("transport: the server does not speak micro's nati
 // else is spoken to over HTTP before it is asked again.
 const notNativeFor = 30 * time.Second
 
+// helloTimeout bounds the wait for a server's answer to the Magic.
+const helloTimeout = time.Second
+
 // nativeClientIdle is how long a client connection may carry no call before it is closed.
 const nativeClientIdle = 90 * time.Second
 
@@ -147,7 +150,9 @@ func (p *nativePool) dial(ctx context.Context, addr string, timeout time.Duratio
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(timeout)
+	// A server that does not answer the Magic at once is not a micro server: it is
+	// spoken to over HTTP rather than waited for.
+	deadline := time.Now().Add(min(timeout, helloTimeout))
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}

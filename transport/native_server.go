@@ -118,6 +118,7 @@ func (nc *nativeConn) shutdown() {
 		streams = append(streams, st)
 	}
 	nc.mu.Unlock()
+	nc.w.Wait() // a last GOAWAY or reply another goroutine is writing goes out first
 	_ = nc.c.Close()
 	nc.w.Fail(ErrClosed)
 	nc.cancel()

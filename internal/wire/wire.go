@@ -28,8 +28,10 @@ import (
 )
 
 // Magic opens a connection, in both directions. It starts with a NUL and ends with CRLF,
-// so that an HTTP/1 server reads it as a malformed request line and answers at once.
-const Magic = "\x00MICRO/1\r\n"
+// so that an HTTP/1 server reads it as a malformed request line and answers at once;
+// it is as long as the HTTP/2 connection preface (24 bytes), so that a server looking for
+// that preface has all it waits for.
+const Magic = "\x00MICRO-NATIVE-WIRE/1.0\r\n"
 
 // HeaderLen is the size of a frame header.
 const HeaderLen = 10

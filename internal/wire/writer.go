@@ -114,6 +114,15 @@ func (w *Writer) Commit(buf []byte) error {
 	return first
 }
 
+// Wait waits until what was committed has been written (or the writer failed).
+func (w *Writer) Wait() {
+	w.mu.Lock()
+	for w.err == nil && (w.flushing || len(w.buf) > 0) {
+		w.cond.Wait()
+	}
+	w.mu.Unlock()
+}
+
 // Abort unlocks a writer that Begin locked, discarding nothing that was committed.
 func (w *Writer) Abort() { w.mu.Unlock() }
 
