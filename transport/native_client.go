@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/seed-b3892490/micro/internal/callctx"
@@ -194,6 +195,7 @@ func (p *nativePool) dial(ctx context.Context, addr string, timeout time.Duratio
 		cc.maxStreams = 1
 	}
 	cc.w = wire.NewWriter(c, 0, func(err error) { _ = c.Close() })
+	cc.w.Busy = func() bool { return cc.active.Load() > 1 }
 	return cc, nil
 }
 
@@ -213,6 +215,7 @@ type clientConn struct {
 
 	mu       sync.Mutex
 	streams  map[uint32]*clientStream
+	active   atomic.Int32 // len(streams), read without mu
 	reserved int
 	nextID   uint32
 	err      error // why the connection is dead
@@ -259,6 +262,7 @@ func (cc *clientConn) open(cs *clientStream, flags byte, hdr map[string]string, 
 	cs.id = cc.nextID
 	cc.nextID += 2
 	cc.streams[cs.id] = cs
+	cc.active.Store(int32(len(cc.streams)))
 	cc.lastBusy = time.Now()
 	cc.mu.Unlock()
 	if fields != nil {
@@ -287,6 +291,7 @@ func (cc *clientConn) forget(cs *clientStream) bool {
 		return false
 	}
 	delete(cc.streams, cs.id)
+	cc.active.Store(int32(len(cc.streams)))
 	cc.lastBusy = time.Now()
 	cc.maybeClose()
 	return true
@@ -299,6 +304,7 @@ func (cc *clientConn) take(id uint32) *clientStream {
 	cs := cc.streams[id]
 	if cs != nil {
 		delete(cc.streams, id)
+		cc.active.Store(int32(len(cc.streams)))
 		cc.lastBusy = time.Now()
 		cc.maybeClose()
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	merrors "github.com/seed-b3892490/micro/errors"
@@ -46,7 +47,8 @@ type nativeConn struct {
 
 	mu      sync.Mutex
 	streams map[uint32]*nativeServerStream
-	lastID  uint32 // the highest stream id taken
+	active  atomic.Int32 // len(streams), read without mu
+	lastID  uint32       // the highest stream id taken
 	goaway  bool
 	closed  bool
 	idle    chan struct{} // closed and replaced when the last stream ends
@@ -67,6 +69,7 @@ func (l *httpListener) serveNative(c net.Conn) {
 	nc.dec.MaxBytes = l.limits.MaxHeaderBytes
 	nc.dec.MaxFields = l.limits.MaxHeaderCount
 	nc.w = wire.NewWriter(c, l.limits.WriteTimeout, func(error) { _ = c.Close() })
+	nc.w.Busy = func() bool { return nc.active.Load() > 1 }
 	if !l.addNative(nc) {
 		_ = c.Close()
 		cancel()
@@ -329,6 +332,7 @@ func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) (*nativeServerStr
 		}
 	}
 	nc.streams[h.Stream] = st
+	nc.active.Store(int32(len(nc.streams)))
 	nc.mu.Unlock()
 	nc.l.active.Add()
 	return st, true
@@ -351,6 +355,7 @@ func (nc *nativeConn) serve(st *nativeServerStream) {
 	}
 	nc.mu.Lock()
 	delete(nc.streams, st.id)
+	nc.active.Store(int32(len(nc.streams)))
 	idle := len(nc.streams) == 0 && nc.idle != nil
 	if idle {
 		close(nc.idle)

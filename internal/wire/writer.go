@@ -2,6 +2,7 @@ package wire
 
 import (
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -28,6 +29,9 @@ type Writer struct {
 
 	// Enc encodes header blocks in wire order: use it between Begin and Commit only.
 	Enc Encoder
+	// Busy, when set, reports whether other writers are likely to commit soon; a
+	// writer about to write then yields once first, to batch their frames with its own.
+	Busy func() bool
 }
 
 // NewWriter returns a Writer on conn. timeout bounds each write (0: none); onError is
@@ -71,6 +75,13 @@ func (w *Writer) Commit(buf []byte) error {
 		return nil
 	}
 	w.flushing = true
+	if w.Busy != nil && w.Busy() {
+		// Other calls are running on the connection: let them append their frames
+		// before this write, so that one syscall carries many.
+		w.mu.Unlock()
+		runtime.Gosched()
+		w.mu.Lock()
+	}
 	var first error
 	firstDone := false
 	for len(w.buf) > 0 && w.err == nil {
