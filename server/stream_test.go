@@ -382,3 +382,33 @@ func TestStreamOutlivesMaxTimeout(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // past the cap
 	echoStream(t, st, 3)
 }
+
+// BenchmarkStreamEcho is the benchmark suite's stream echo: each caller sends one
+// message on its stream and waits for the echo (lockstep), 16 streams per CPU.
+func BenchmarkStreamEcho(b *testing.B) {
+	reg := registry.NewMemoryRegistry()
+	testutil.NewServer(b, reg, "streamer", new(testutil.Streamer))
+	c := testutil.NewClient(b, reg)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		st, err := c.Stream(context.Background(), c.NewRequest("streamer", "Streamer.Echo", nil, client.WithContentType("application/protobuf")))
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer st.Close()
+		for pb.Next() {
+			if err := st.Send(&testproto.Echo{Text: "alice"}); err != nil {
+				b.Error(err)
+				return
+			}
+			var m testproto.Echo
+			if err := st.Recv(&m); err != nil || m.Text != "alice" {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

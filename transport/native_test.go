@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -187,6 +188,9 @@ func TestNativeMalformedFrames(t *testing.T) {
 // An oversized request is refused with 413 without being read into memory; the
 // connection carries on.
 func TestNativeOversizedRequest(t *testing.T) {
+	if os.Getenv("MICRO_NATIVE") == "0" {
+		t.Skip("MICRO_NATIVE=0: the client speaks HTTP")
+	}
 	tr := transport.NewHTTPTransport()
 	defer tr.CloseIdleConnections()
 	l, err := tr.Listen("127.0.0.1:0", transport.ListenLimits(transport.Limits{MaxMsgSize: 1 << 10}))
