@@ -96,3 +96,29 @@ func BenchmarkCallAddressJSON(b *testing.B) {
 		call()
 	}
 }
+
+// PlainGreeterProto serves protobuf bodies for BenchmarkCallAddressProto.
+type PlainGreeterProto struct{}
+
+// Hello replies "Hello <text>".
+func (PlainGreeterProto) Hello(ctx context.Context, req *testproto.Echo, rsp *testproto.Echo) error {
+	rsp.Text = "Hello " + req.Text
+	return nil
+}
+
+// BenchmarkCallAddressProto is BenchmarkCallAddressJSON with protobuf bodies.
+func BenchmarkCallAddressProto(b *testing.B) {
+	reg := registry.NewMemoryRegistry()
+	srv := testutil.NewServer(b, reg, "greeter", PlainGreeterProto{}, server.WithLogger(logger.NewLogger(logger.WithOutput(io.Discard))))
+	c := testutil.NewClient(b, reg)
+	addr := srv.Options().Address
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req := c.NewRequest("greeter", "PlainGreeterProto.Hello", &testproto.Echo{Text: "alice"}, client.WithContentType("application/protobuf"))
+		rsp := new(testproto.Echo)
+		if err := c.Call(context.Background(), req, rsp, client.WithAddress(addr)); err != nil || rsp.Text != "Hello alice" {
+			b.Fatal(err, rsp.Text)
+		}
+	}
+}

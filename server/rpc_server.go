@@ -444,10 +444,14 @@ type contexter interface {
 
 // ServeConn serves the messages of one socket until it ends.
 func (s *rpcServer) ServeConn(sock transport.Socket) {
-	var msg transport.Message
+	msg := messagePool.Get().(*transport.Message)
+	defer func() {
+		*msg = transport.Message{}
+		messagePool.Put(msg)
+	}()
 	for {
-		msg = transport.Message{}
-		if err := sock.Recv(&msg); err != nil {
+		*msg = transport.Message{}
+		if err := sock.Recv(msg); err != nil {
 			if err == io.EOF {
 				return
 			}
@@ -472,7 +476,7 @@ func (s *rpcServer) ServeConn(sock transport.Socket) {
 		if wg != nil {
 			wg.Add(1)
 		}
-		s.serve(sock, &msg)
+		s.serve(sock, msg)
 		if wg != nil {
 			wg.Done()
 		}
@@ -642,6 +646,10 @@ func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
 	req.reply = transport.Message{Header: replyHeader(ct), Body: body} // in req: no allocation of its own
 	_ = sock.Send(&req.reply)
 }
+
+// messagePool recycles the Message each ServeConn reads requests into (nothing keeps a
+// pointer to it once the call is served).
+var messagePool = sync.Pool{New: func() any { return new(transport.Message) }}
 
 // replyHeaders caches the header maps of plain replies by Content-Type. Transports only
 // read a Message's Header, so one map serves every reply of its type.
