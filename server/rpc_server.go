@@ -585,7 +585,7 @@ func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
 		s.sendError(sock, err.(*errors.Error))
 		return
 	}
-	defer cancel()
+	defer cancel.Cancel()
 	nc, _ := codecs.NewCodec(media, codecsOpt, DefaultCodecs)
 	service := hdr["Micro-Service"]
 	if service == "" {
@@ -737,7 +737,7 @@ func (s *rpcServer) serveEnvelope(sock transport.Socket, msg *transport.Message,
 		reply(nil, err.(*errors.Error))
 		return
 	}
-	defer cancel()
+	defer cancel.Cancel()
 	req := &rpcRequest{service: name, endpoint: env.Endpoint, contentType: ct, header: hdr, body: msg.Body, ep: ep, newCodec: newEnv}
 	req.value = ep.newRequest()
 	if err := in.ReadBody(req.value); err != nil {
@@ -866,7 +866,7 @@ func (s *rpcServer) toError(name string, err error) *errors.Error {
 // requestContext builds a handler's context: metadata from the headers, the caller's
 // deadline clamped to maxTimeout (0: no cap), cancelled when the call's socket ends or the server is
 // forced to stop.
-func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, hdr map[string]string, maxTimeout time.Duration, name string) (context.Context, context.CancelFunc, error) {
+func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, hdr map[string]string, maxTimeout time.Duration, name string) (context.Context, canceler, error) {
 	timeout := maxTimeout
 	if v := hdr[headers.Timeout]; v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -895,11 +895,12 @@ func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, 
 			deadline = start.Add(timeout)
 		}
 		cc := callctx.New(base, deadline)
-		cancel := cc.Cancel
-		if oc, ok := sock.(interface{ OnCancel(func()) }); ok {
-			oc.OnCancel(cancel)
+		if oc, ok := sock.(interface{ OnCancelCall(interface{ Cancel() }) }); ok {
+			oc.OnCancelCall(cc)
+		} else if oc, ok := sock.(interface{ OnCancel(func()) }); ok {
+			oc.OnCancel(cc.Cancel)
 		}
-		return metadata.NewContextNoCopy(cc, md), cancel, nil
+		return metadata.NewContextNoCopy(cc, md), cc, nil
 	}
 	var ctx context.Context
 	var cancel context.CancelFunc
@@ -916,13 +917,22 @@ func (s *rpcServer) requestContext(base context.Context, sock transport.Socket, 
 		oc.OnCancel(cancel)
 	}
 	ctx = metadata.NewContextNoCopy(ctx, md)
-	return ctx, func() {
+	return ctx, cancelFunc(func() {
 		if stop != nil {
 			stop()
 		}
 		cancel()
-	}, nil
+	}), nil
 }
+
+// canceler ends a handler's context.
+type canceler interface{ Cancel() }
+
+// cancelFunc is a func as a canceler.
+type cancelFunc func()
+
+// Cancel calls f.
+func (f cancelFunc) Cancel() { f() }
 
 // ownedHeader is implemented by sockets whose request header map belongs to the call
 // alone (native): the call's metadata is made from it in place instead of from a copy.

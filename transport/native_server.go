@@ -454,7 +454,7 @@ type nativeServerStream struct {
 	ended      bool // the last frame was sent
 
 	cmu       sync.Mutex
-	onCancel  func()
+	onCancel  interface{ Cancel() }
 	cancelled bool
 }
 
@@ -474,16 +474,25 @@ func (s *nativeServerStream) Remote() string { return s.nc.remote }
 // (at once if that already happened). The server passes the cancel func of the
 // handler's context; the socket has no Context of its own, which spares a context per
 // call.
-func (s *nativeServerStream) OnCancel(f func()) {
+func (s *nativeServerStream) OnCancel(f func()) { s.OnCancelCall(cancelFunc(f)) }
+
+// OnCancelCall is OnCancel for a value with a Cancel method, which spares the caller a
+// method value.
+func (s *nativeServerStream) OnCancelCall(c interface{ Cancel() }) {
 	s.cmu.Lock()
 	if s.cancelled {
 		s.cmu.Unlock()
-		f()
+		c.Cancel()
 		return
 	}
-	s.onCancel = f
+	s.onCancel = c
 	s.cmu.Unlock()
 }
+
+// cancelFunc is a func with a Cancel method.
+type cancelFunc func()
+
+func (f cancelFunc) Cancel() { f() }
 
 func (s *nativeServerStream) abort(err error) {
 	s.cmu.Lock()
@@ -491,7 +500,7 @@ func (s *nativeServerStream) abort(err error) {
 	f := s.onCancel
 	s.cmu.Unlock()
 	if f != nil {
-		f()
+		f.Cancel()
 	}
 	if s.stream {
 		s.in.fail(err)
