@@ -232,6 +232,16 @@ func TestDecodeErrors(t *testing.T) {
 	if _, _, err := d.Decode([]byte{0x01, 1, 'k', 1, 'v', 0}, nil); !errors.Is(err, wire.ErrHeaderTooLarge) {
 		t.Fatalf("too large: %v", err)
 	}
+	// a block cut off past the limit is too large, not truncated: a reader hands over
+	// only MaxBytes+1 bytes of a frame it will not read whole
+	d = wire.Decoder{MaxBytes: 10}
+	if _, _, err := d.Decode(append([]byte{0x01, 1, 'k', 100}, bytes.Repeat([]byte{'v'}, 20)...), nil); !errors.Is(err, wire.ErrHeaderTooLarge) {
+		t.Fatalf("cut past the limit: %v", err)
+	}
+	d = wire.Decoder{MaxBytes: 100}
+	if _, _, err := d.Decode(append([]byte{0x01, 1, 'k', 100}, bytes.Repeat([]byte{'v'}, 20)...), nil); errors.Is(err, wire.ErrHeaderTooLarge) {
+		t.Fatalf("cut within the limit: %v", err)
+	}
 	// a failed block leaves the table as it was
 	d = wire.Decoder{}
 	if _, _, err := d.Decode([]byte{0x02, 1, 'k', 1, 'v', 0x01, 9}, nil); err == nil {
