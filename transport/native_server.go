@@ -135,7 +135,7 @@ func (nc *nativeConn) readLoop() {
 			// An oversized message is refused without reading it into memory.
 			_ = nc.c.SetReadDeadline(time.Now().Add(limits.ReadTimeout))
 			deadline = time.Time{}
-			if wire.Discard(nc.br, h.Length) != nil {
+			if payload, err = nc.skipOversized(h, payload[:0]); err != nil {
 				return
 			}
 			nc.refuseTooLarge(h)
@@ -183,6 +183,36 @@ func (nc *nativeConn) readLoop() {
 			payload = nil // do not keep a large message's buffer for the connection's life
 		}
 	}
+}
+
+// skipOversized reads past the payload of a frame too large to take, decoding its
+// header block all the same: the peer's encoder added that block's pairs to its table,
+// and the decoder must follow, or later blocks would name pairs it does not have (or
+// the wrong ones). Only the header block, at most MaxHeaderBytes, is read into memory.
+func (nc *nativeConn) skipOversized(h wire.FrameHeader, buf []byte) ([]byte, error) {
+	head := min(h.Length, uint32(nc.l.limits.MaxHeaderBytes)+1)
+	// the block is usually short: try what fits the read buffer before reading more
+	block, err := nc.br.Peek(int(min(head, uint32(nc.br.Size()))))
+	if err != nil {
+		return buf, err
+	}
+	_, _, err = nc.dec.Decode(block, nil)
+	read := uint32(0)
+	if err != nil && uint32(len(block)) < head {
+		if buf, err = wire.ReadPayload(nc.br, head, buf); err != nil {
+			return nil, err
+		}
+		read = head
+		_, _, err = nc.dec.Decode(buf, nil)
+	}
+	if err != nil {
+		if errors.Is(err, wire.ErrHeaderTooLarge) || errors.Is(err, wire.ErrTooManyFields) {
+			nc.sendError(h.Stream, merrors.New(errorID, err.Error(), 431).(*merrors.Error), "")
+		}
+		nc.protocolError(err)
+		return buf, err
+	}
+	return buf, wire.Discard(nc.br, h.Length-read)
 }
 
 func (nc *nativeConn) busy() bool {
