@@ -238,6 +238,7 @@ func (nc *nativeConn) protocolError(err error) {
 	nc.l.log.Logf(logger.DebugLevel, "transport: native connection from %s: %v", nc.remote, err)
 	p := binary.BigEndian.AppendUint32(nil, last)
 	nc.control(wire.TypeGoAway, 0, append(p, err.Error()...)...)
+	nc.w.Wait() // the connection closes next: another goroutine may be writing the frame
 }
 
 // refuseTooLarge answers an oversized message with 413.

@@ -378,7 +378,12 @@ func TestWriterConcurrent(t *testing.T) {
 		}(g)
 	}
 	done := make(chan struct{})
-	go func() { wg.Wait(); _ = server.Close(); close(done) }()
+	go func() {
+		wg.Wait()
+		w.Wait() // a Commit may return before another goroutine wrote its frames
+		_ = server.Close()
+		close(done)
+	}()
 	br := bufio.NewReader(client)
 	var d wire.Decoder
 	next := make([]int, writers)

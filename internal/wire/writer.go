@@ -114,6 +114,18 @@ func (w *Writer) Commit(buf []byte) error {
 	return first
 }
 
+// Wait blocks until the frames committed so far have been written, or the writer
+// failed: a Commit whose frames another goroutine writes returns before they are. Call
+// it before closing a connection whose last frames must get out (each write is bounded
+// by the writer's timeout).
+func (w *Writer) Wait() {
+	w.mu.Lock()
+	for w.flushing && w.err == nil {
+		w.cond.Wait()
+	}
+	w.mu.Unlock()
+}
+
 // Abort unlocks a writer that Begin locked, discarding nothing that was committed.
 func (w *Writer) Abort() { w.mu.Unlock() }
 
