@@ -109,10 +109,13 @@ func (nc *nativeConn) readLoop() {
 	limits := &nc.l.limits
 	var payload []byte
 	var deadline time.Time
+	// Between frames only the idle timeout applies; it is pushed back at most once a
+	// second (or half the timeout, when shorter), so a busy connection does not reset
+	// a timer per frame.
+	slack := min(time.Second, limits.IdleTimeout/2)
+	idle := false // the connection went idle: GOAWAY sent, the client should close
 	for {
-		// Between frames only the idle timeout applies; it is pushed back at most once a
-		// second, so a busy connection does not reset a timer per frame.
-		if now := time.Now(); deadline.Sub(now) < limits.IdleTimeout-time.Second {
+		if now := time.Now(); !idle && deadline.Sub(now) < limits.IdleTimeout-slack {
 			deadline = now.Add(limits.IdleTimeout)
 			_ = nc.c.SetReadDeadline(deadline)
 		}
@@ -121,6 +124,15 @@ func (nc *nativeConn) readLoop() {
 			if isTimeout(err) && nc.busy() {
 				deadline = time.Time{}
 				continue // calls in progress keep the connection
+			}
+			if isTimeout(err) && !idle {
+				// Say why before closing: a call the client sends meanwhile is then
+				// refused (sent again elsewhere) instead of lost with the connection.
+				// The client closes an idle connection it is told to leave.
+				idle = true
+				nc.goAwayReason("idle")
+				_ = nc.c.SetReadDeadline(time.Now().Add(min(idleGrace, limits.IdleTimeout)))
+				continue
 			}
 			if err != io.EOF && !isTimeout(err) && !errors.Is(err, net.ErrClosed) {
 				nc.protocolError(err)
@@ -390,8 +402,14 @@ func (nc *nativeConn) message(h wire.FrameHeader, payload []byte) bool {
 	return true
 }
 
+// idleGrace is how long an idle connection told to go away waits for its client to
+// close it before the server does (the idle timeout, when shorter).
+const idleGrace = time.Second
+
 // goAway stops the connection taking calls: the client learns which it took.
-func (nc *nativeConn) goAway() {
+func (nc *nativeConn) goAway() { nc.goAwayReason("server stopping") }
+
+func (nc *nativeConn) goAwayReason(reason string) {
 	nc.mu.Lock()
 	if nc.goaway {
 		nc.mu.Unlock()
@@ -401,7 +419,7 @@ func (nc *nativeConn) goAway() {
 	last := nc.lastID
 	nc.mu.Unlock()
 	p := binary.BigEndian.AppendUint32(nil, last)
-	nc.control(wire.TypeGoAway, 0, append(p, "server stopping"...)...)
+	nc.control(wire.TypeGoAway, 0, append(p, reason...)...)
 }
 
 // waitIdle waits until no call runs on the connection.
