@@ -45,6 +45,9 @@ type nativeConn struct {
 	mu      sync.Mutex
 	streams map[uint32]*nativeServerStream
 	lastID  uint32 // the highest stream id taken
+	// replied counts the streams still in streams whose last frame was sent: their
+	// slots are free (see release)
+	replied int
 	goaway  bool
 	closed  bool
 	idle    chan struct{} // closed and replaced when the last stream ends
@@ -320,7 +323,7 @@ func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) bool {
 		nc.control(wire.TypeCancel, h.Stream, wire.CodeRefused)
 		return true
 	}
-	if len(nc.streams) >= int(nc.l.limits.MaxConcurrentStreams) {
+	if len(nc.streams)-nc.replied >= int(nc.l.limits.MaxConcurrentStreams) {
 		nc.mu.Unlock()
 		nc.control(wire.TypeCancel, h.Stream, wire.CodeRefused)
 		return true
@@ -358,11 +361,15 @@ func (nc *nativeConn) serve(st *nativeServerStream) {
 		if st.stream {
 			_ = st.Send(&Message{Header: map[string]string{EOS: "1", headers.Error: merrors.InternalServerError(errorID, "the server ended the stream without a status").Error()}})
 		} else {
+			nc.release(st)
 			nc.sendError(st.id, e, "")
 		}
 	}
 	nc.mu.Lock()
 	delete(nc.streams, st.id)
+	if st.released {
+		nc.replied--
+	}
 	idle := len(nc.streams) == 0 && nc.idle != nil
 	if idle {
 		close(nc.idle)
@@ -465,6 +472,7 @@ type nativeServerStream struct {
 	wmu        sync.Mutex
 	headerSent bool
 	ended      bool // the last frame was sent
+	released   bool // its slot counts as free (nc.mu)
 
 	cmu       sync.Mutex
 	onCancel  func()
@@ -611,6 +619,9 @@ func (s *nativeServerStream) Send(m *Message) error {
 		hdr = m.Header
 	}
 	s.headerSent = true
+	if s.ended {
+		s.nc.release(s)
+	}
 	buf, err := s.nc.w.Begin()
 	if err != nil {
 		return err
@@ -625,6 +636,7 @@ func (s *nativeServerStream) sendUnary(m *Message) error {
 		return errors.New("transport: a unary call has one reply")
 	}
 	s.ended = true
+	s.nc.release(s)
 	if m.Header[NDJSON] != "" {
 		e := merrors.BadRequest(errorID, "the endpoint is a stream: call it as a stream").(*merrors.Error)
 		s.nc.sendErrorLocked(s, e)
@@ -635,6 +647,18 @@ func (s *nativeServerStream) sendUnary(m *Message) error {
 		return err
 	}
 	return s.nc.w.Commit(s.nc.w.AppendMessage(buf, wire.TypeMessage, wire.FlagEnd, s.id, m.Header, m.Body))
+}
+
+// release frees the slot of a stream whose last frame is about to be written. The client
+// counts the stream as ended once it reads that frame and may open the next one at once,
+// before serve has removed this one: counting it until then would refuse that call.
+func (nc *nativeConn) release(st *nativeServerStream) {
+	nc.mu.Lock()
+	if nc.streams[st.id] == st && !st.released {
+		st.released = true
+		nc.replied++
+	}
+	nc.mu.Unlock()
 }
 
 // sendErrorLocked is sendError for a stream whose wmu is held.

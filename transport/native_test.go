@@ -827,3 +827,197 @@ func TestNativeOversizedFrameLongHeader(t *testing.T) {
 	}
 	r.expectGoAway("header block exceeds")
 }
+
+// waitStarted waits until n calls reached the gate's handler.
+func (g *gate) waitStarted(t *testing.T, n int) {
+	t.Helper()
+	timeout := time.After(waitFor)
+	for i := 0; i < n; i++ {
+		select {
+		case <-g.started:
+		case <-timeout:
+			t.Fatalf("%d of %d calls reached the handler", i, n)
+		}
+	}
+}
+
+// blockingCalls starts n calls to the gate's "block" endpoint and waits until every one
+// reached the handler; their results arrive on the returned channel.
+func blockingCalls(t *testing.T, g *gate, tr transport.Transport, addr string, n int) <-chan error {
+	t.Helper()
+	out := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			body := []byte(fmt.Sprint("blocked-", i))
+			m, err := call(context.Background(), tr, addr, "block", body)
+			if err == nil && string(m.Body) != string(body) {
+				err = fmt.Errorf("reply %q to %q", m.Body, body)
+			}
+			out <- err
+		}(i)
+	}
+	g.waitStarted(t, n)
+	return out
+}
+
+// TestNativeDrainGoAway (C1): Drain sends GOAWAY: the calls already running finish and
+// their replies arrive; calls made after it fail as never sent, so a client sends them
+// to another node.
+func TestNativeDrainGoAway(t *testing.T) {
+	checkLeaks(t)
+	g := newGate(t)
+	l, sl := listen(t, transport.NewHTTPTransport(), transport.Limits{}, g.handle)
+	tr := client(t)
+	running := blockingCalls(t, g, tr, l.Addr(), 3)
+
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		drained <- l.(transport.Drainer).Drain(ctx)
+	}()
+	// Until the client has read the GOAWAY a call may still be taken (and answered);
+	// from then on every call is refused before it is sent.
+	served, refused := 0, 0
+	for i := 0; i < 2000 && refused < 5; i++ {
+		_, err := call(context.Background(), tr, l.Addr(), "Echo.Call", nil)
+		switch {
+		case err == nil && refused == 0:
+			served++
+		case transport.IsNotSent(err):
+			refused++
+		default:
+			t.Fatalf("call %d during the drain (%d served, %d refused before): %v", i, served, refused, err)
+		}
+	}
+	t.Logf("during the drain: %d calls served before the GOAWAY reached the client, %d refused", served, refused)
+	if refused < 5 {
+		t.Fatal("calls are still taken during the drain")
+	}
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned (%v) with calls running", err)
+	default:
+	}
+	g.open()
+	for i := 0; i < 3; i++ {
+		if err := <-running; err != nil {
+			t.Fatalf("a call running when the drain began: %v", err)
+		}
+	}
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("Drain did not return after the last call")
+	}
+	if n := sl.count(magicPrefix); n != 1 {
+		t.Fatalf("%d native connections, want 1", n)
+	}
+}
+
+// TestNativeCancelReachesServer (B6): a client cancelling a unary call's context makes
+// its Recv return context.Canceled at once, and the cancel reaches the server: the
+// socket's OnCancel callback (the server package passes the handler context's cancel)
+// fires. The connection carries on.
+func TestNativeCancelReachesServer(t *testing.T) {
+	checkLeaks(t)
+	g := newGate(t)
+	cancelled := make(chan struct{})
+	var once sync.Once
+	g.onCall = func(s transport.Socket) {
+		oc, ok := s.(interface{ OnCancel(func()) })
+		if !ok {
+			t.Errorf("%T has no OnCancel", s)
+			return
+		}
+		oc.OnCancel(func() { once.Do(func() { close(cancelled) }) })
+	}
+	l, sl := listen(t, transport.NewHTTPTransport(), transport.Limits{}, g.handle)
+	tr := client(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	go func() {
+		_, err := call(ctx, tr, l.Addr(), "block", []byte("x"))
+		res <- err
+	}()
+	g.waitStarted(t, 1)
+	cancel()
+	select {
+	case err := <-res:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("a cancelled call returned %v", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("a cancelled call did not return")
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(waitFor):
+		t.Fatal("the cancel did not reach the server")
+	}
+	g.open() // the handler's late reply is dropped by the client
+	g.onCall = nil
+	mustCall(t, tr, l.Addr())
+	mustCall(t, tr, l.Addr())
+	if n := sl.count(magicPrefix); n != 1 {
+		t.Fatalf("%d native connections: the cancel cost the connection", n)
+	}
+}
+
+// TestNativeMaxConcurrentStreams (F5): a listener taking 2 streams per connection tells
+// the client so in its hello; 5 concurrent calls from one client then go over 3
+// connections, and none is refused or lost.
+func TestNativeMaxConcurrentStreams(t *testing.T) {
+	checkLeaks(t)
+	g := newGate(t)
+	l, sl := listen(t, transport.NewHTTPTransport(), transport.Limits{MaxConcurrentStreams: 2}, g.handle)
+	tr := client(t)
+	res := blockingCalls(t, g, tr, l.Addr(), 5)
+	if n := sl.count(magicPrefix); n != 3 {
+		t.Fatalf("5 calls at 2 streams per connection went over %d connections", n)
+	}
+	g.open()
+	for i := 0; i < 5; i++ {
+		if err := <-res; err != nil {
+			t.Fatalf("call: %v", err)
+		}
+	}
+}
+
+// TestNativeStreamSlotReuse: at the stream limit, a client that starts its next call as
+// soon as the last reply arrived is not refused: the server counts a stream as ended once
+// its reply is written, as the client does once it is read.
+func TestNativeStreamSlotReuse(t *testing.T) {
+	checkLeaks(t)
+	g := newGate(t)
+	l, sl := listen(t, transport.NewHTTPTransport(), transport.Limits{MaxConcurrentStreams: 1}, g.handle)
+	tr := client(t)
+	var wg sync.WaitGroup
+	var refused, failed atomic.Int64
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				_, err := call(context.Background(), tr, l.Addr(), "Echo.Call", []byte("x"))
+				switch {
+				case transport.IsNotSent(err):
+					refused.Add(1)
+				case err != nil:
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for len(g.started) > 0 {
+		<-g.started
+	}
+	t.Logf("600 calls over %d connections: %d refused, %d failed", sl.count(magicPrefix), refused.Load(), failed.Load())
+	if refused.Load() != 0 || failed.Load() != 0 {
+		t.Fatalf("%d calls refused, %d failed", refused.Load(), failed.Load())
+	}
+}
