@@ -287,8 +287,17 @@ func (l *httpListener) nativeConns() []*nativeConn {
 	return out
 }
 
+// goodbyeGrace bounds the GOAWAY frames Close writes before it closes the native
+// connections.
+const goodbyeGrace = 50 * time.Millisecond
+
 func (l *httpListener) closeNatives() {
-	for _, nc := range l.nativeConns() {
+	natives := l.nativeConns()
+	deadline := time.Now().Add(goodbyeGrace)
+	for _, nc := range natives {
+		nc.goodbye(deadline)
+	}
+	for _, nc := range natives {
 		nc.shutdown()
 	}
 }

@@ -429,6 +429,23 @@ func (nc *nativeConn) goAwayReason(reason string) {
 	nc.control(wire.TypeGoAway, 0, append(p, reason...)...)
 }
 
+// goodbye tells the client, as the connection is about to close, which calls it took
+// (GOAWAY): those it sent later never ran, and it may send them elsewhere. Without it a
+// call sent on a connection the server had just closed is lost as ConnLostError. It
+// waits for nothing past deadline, and not at all when a write is in progress.
+func (nc *nativeConn) goodbye(deadline time.Time) {
+	nc.mu.Lock()
+	if nc.goaway { // Drain said it already
+		nc.mu.Unlock()
+		return
+	}
+	nc.goaway = true
+	last := nc.lastID
+	nc.mu.Unlock()
+	p := append(binary.BigEndian.AppendUint32(nil, last), "server closing"...)
+	nc.w.WriteNow(wire.AppendControl(nil, wire.TypeGoAway, 0, 0, p...), deadline)
+}
+
 // waitIdle waits until no call runs on the connection.
 func (nc *nativeConn) waitIdle(ctx context.Context) error {
 	for {

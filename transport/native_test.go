@@ -1021,3 +1021,287 @@ func TestNativeStreamSlotReuse(t *testing.T) {
 		t.Fatalf("%d calls refused, %d failed", refused.Load(), failed.Load())
 	}
 }
+
+// streamServer is a handler of native streams for the flow control tests: "flood" sends
+// 16 KiB messages until Send fails; "sink" never reads; "echo" sends back what it reads.
+type streamServer struct {
+	sent     atomic.Int64
+	sendErr  chan error
+	release  chan struct{}
+	once     sync.Once
+	running  atomic.Int64
+	received chan struct{}
+}
+
+func newStreamServer(t *testing.T) *streamServer {
+	s := &streamServer{sendErr: make(chan error, 1), release: make(chan struct{}), received: make(chan struct{}, 16)}
+	t.Cleanup(func() {
+		s.open()
+		eventually(t, "stream handlers return", func() bool { return s.running.Load() == 0 })
+	})
+	return s
+}
+
+func (s *streamServer) open() { s.once.Do(func() { close(s.release) }) }
+
+const chunk = 16 << 10
+
+func (s *streamServer) handle(sock transport.Socket) {
+	s.running.Add(1)
+	defer s.running.Add(-1)
+	var m transport.Message
+	if sock.Recv(&m) != nil {
+		return
+	}
+	s.received <- struct{}{}
+	_ = sock.Send(&transport.Message{Header: map[string]string{transport.Open: "1", headers.ContentType: "application/octet-stream"}})
+	switch m.Header[headers.Endpoint] {
+	case "flood":
+		body := make([]byte, chunk)
+		for i := 0; i < 1000; i++ { // bounded: far beyond the window
+			if err := sock.Send(&transport.Message{Body: body}); err != nil {
+				s.sendErr <- err
+				return
+			}
+			s.sent.Add(chunk)
+		}
+		s.sendErr <- nil
+	case "sink":
+		<-s.release
+	case "echo":
+		for i := 0; i < 10000; i++ {
+			var in transport.Message
+			if err := sock.Recv(&in); err != nil {
+				break
+			}
+			if err := sock.Send(&transport.Message{Body: in.Body}); err != nil {
+				return
+			}
+		}
+		_ = sock.Send(&transport.Message{Header: map[string]string{transport.EOS: "1"}})
+	}
+}
+
+// openStream dials a native stream to endpoint and waits for the server's answer.
+func openStream(t *testing.T, tr transport.Transport, addr, endpoint string) transport.Client {
+	t.Helper()
+	c, err := tr.Dial(addr, transport.WithStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.Send(&transport.Message{Header: map[string]string{headers.Endpoint: endpoint}}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.(interface{ Response() (int, error) }).Response(); err != nil || st != 200 {
+		t.Fatalf("opening: %d %v", st, err)
+	}
+	return c
+}
+
+// stalls checks that a counter stops at want: it reaches it, and a while later it is
+// still there (a non-event can only be watched for a while).
+func stalls(t *testing.T, what string, n func() int64, want int64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%s reaches %d", what, want), func() bool { return n() >= want })
+	time.Sleep(100 * time.Millisecond) // watching for progress that must not happen
+	if got := n(); got != want {
+		t.Fatalf("%s went on to %d past the window of %d", what, got, want)
+	}
+}
+
+const window = 256 << 10 // the native stream window (transport's streamWindow)
+
+// TestNativeStreamFlowControl (A2, F7): a stream's writer stops once its peer has a
+// window of unread messages, and goes on when the peer reads; a writer blocked on a
+// peer that never reads gets an error when the stream ends.
+func TestNativeStreamFlowControl(t *testing.T) {
+	checkLeaks(t)
+	ss := newStreamServer(t)
+	l, _ := listen(t, transport.NewHTTPTransport(), transport.Limits{}, ss.handle)
+	tr := client(t)
+
+	t.Run("server Send waits for a client that does not read", func(t *testing.T) {
+		c := openStream(t, tr, l.Addr(), "flood")
+		stalls(t, "the bytes the server sent", ss.sent.Load, window)
+		_ = c.Close() // cancels the stream: the blocked Send returns
+		select {
+		case err := <-ss.sendErr:
+			if err == nil {
+				t.Fatal("the server sent everything to a client that never read")
+			}
+			t.Logf("the blocked server Send returned %v", err)
+		case <-time.After(waitFor):
+			t.Fatal("the server's Send is still blocked after the client closed")
+		}
+	})
+
+	t.Run("client Send waits for a server that does not read", func(t *testing.T) {
+		c := openStream(t, tr, l.Addr(), "sink")
+		<-ss.received
+		var sent atomic.Int64
+		done := make(chan error, 1)
+		go func() {
+			body := make([]byte, chunk)
+			for i := 0; i < 1000; i++ {
+				if err := c.Send(&transport.Message{Body: body}); err != nil {
+					done <- err
+					return
+				}
+				sent.Add(chunk)
+			}
+			done <- nil
+		}()
+		stalls(t, "the bytes the client sent", sent.Load, window)
+		ss.open() // the handler returns without reading: the stream ends
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("the client sent everything to a server that never read")
+			}
+			t.Logf("the blocked client Send returned %v", err)
+		case <-time.After(waitFor):
+			t.Fatal("the client's Send is still blocked after the stream ended")
+		}
+		var m transport.Message
+		if err := c.Recv(&m); err != nil || m.Header[transport.EOS] == "" || m.Header[headers.Error] == "" {
+			t.Fatalf("the end of the stream: %v %v", m.Header, err)
+		}
+	})
+
+	t.Run("reading returns credit", func(t *testing.T) {
+		// 4 MiB each way through a 256 KiB window, in order
+		c := openStream(t, tr, l.Addr(), "echo")
+		const n = 256
+		errs := make(chan error, 1)
+		go func() {
+			for i := 0; i < n; i++ {
+				body := bytes.Repeat([]byte{byte(i)}, chunk)
+				if err := c.Send(&transport.Message{Body: body}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- c.Send(&transport.Message{Header: map[string]string{transport.EOS: "1"}})
+		}()
+		for i := 0; i < n; i++ {
+			var m transport.Message
+			if err := c.Recv(&m); err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+			if len(m.Body) != chunk || m.Body[0] != byte(i) || m.Body[chunk-1] != byte(i) {
+				t.Fatalf("message %d: %d bytes of %d", i, len(m.Body), m.Body[0])
+			}
+		}
+		var m transport.Message
+		if err := c.Recv(&m); err != nil || m.Header[transport.EOS] == "" || m.Header[headers.Error] != "" {
+			t.Fatalf("the end: %v %v", m.Header, err)
+		}
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestNativeServerDies (B1): a listener closed under a call in flight fails that call
+// with ConnLostError (it may have run), a unary call and a stream alike. A call made
+// after the close is a NotSentError: nothing listens any more.
+func TestNativeServerDies(t *testing.T) {
+	checkLeaks(t)
+	g := newGate(t)
+	ss := newStreamServer(t)
+	lu, _ := listen(t, transport.NewHTTPTransport(), transport.Limits{}, g.handle)
+	ls, _ := listen(t, transport.NewHTTPTransport(), transport.Limits{}, ss.handle)
+	tr := client(t)
+	unary := blockingCalls(t, g, tr, lu.Addr(), 1)
+	st := openStream(t, tr, ls.Addr(), "sink")
+	<-ss.received
+	for _, l := range []transport.Listener{lu, ls} {
+		if err := l.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	select {
+	case err := <-unary:
+		if !transport.IsConnLost(err) {
+			t.Fatalf("a unary call in flight: %v", err)
+		}
+		t.Logf("the call in flight: %v", err)
+	case <-time.After(waitFor):
+		t.Fatal("a call in flight did not fail when the server closed")
+	}
+	var m transport.Message
+	if err := st.Recv(&m); !transport.IsConnLost(err) {
+		t.Fatalf("a stream in flight: %v %v", m.Header, err)
+	}
+	for _, l := range []transport.Listener{lu, ls} {
+		if _, err := call(context.Background(), tr, l.Addr(), "Echo.Call", nil); !transport.IsNotSent(err) {
+			t.Fatalf("a call after the server closed: %v", err)
+		}
+	}
+}
+
+// TestNativeRestartStaleConnection (B4): the server is stopped (Close, or Drain) and
+// started again on the same port between two calls of one client. The first call after
+// the restart may find the pooled connection to the old server: it then fails as never
+// sent (the old server's GOAWAY named the last call it took), so the client package
+// sends it again, and that succeeds; it never fails as a call that may have run.
+func TestNativeRestartStaleConnection(t *testing.T) {
+	for _, drain := range []bool{false, true} {
+		t.Run(fmt.Sprint("drain=", drain), func(t *testing.T) {
+			checkLeaks(t)
+			g := newGate(t)
+			tr := client(t)
+			srv := transport.NewHTTPTransport()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			var l transport.Listener
+			var done chan struct{}
+			start := func(ln net.Listener) {
+				l, err = srv.Listen(addr, transport.NetListener(ln))
+				if err != nil {
+					t.Fatal(err)
+				}
+				done = make(chan struct{})
+				go func(l transport.Listener, done chan struct{}) {
+					defer close(done)
+					_ = l.Accept(g.handle)
+				}(l, done)
+			}
+			start(ln)
+			stale := 0
+			for round := 0; round < 50; round++ {
+				_, err := call(context.Background(), tr, addr, "Echo.Call", nil)
+				if transport.IsNotSent(err) {
+					stale++
+					_, err = call(context.Background(), tr, addr, "Echo.Call", nil) // the client's retry
+				}
+				if err != nil {
+					t.Fatalf("round %d: %v (not sent: %v, lost: %v)", round, err, transport.IsNotSent(err), transport.IsConnLost(err))
+				}
+				if drain {
+					err = l.(transport.Drainer).Drain(context.Background())
+				} else {
+					err = l.Close()
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				<-done
+				if ln, err = net.Listen("tcp", addr); err != nil {
+					t.Fatal(err)
+				}
+				start(ln)
+				for len(g.started) > 0 {
+					<-g.started
+				}
+			}
+			t.Logf("50 restarts: %d first calls found the stale connection (never sent, retried)", stale)
+			_ = l.Close()
+			<-done
+		})
+	}
+}

@@ -420,3 +420,104 @@ func TestWriterConcurrent(t *testing.T) {
 		t.Fatal("Begin after a failed write")
 	}
 }
+
+// TestWriterWriteNow: the goodbye frame goes out at once on an idle writer, after what is
+// queued on a busy one, and gives up by its deadline when the peer does not read.
+func TestWriterWriteNow(t *testing.T) {
+	goodbye := wire.AppendControl(nil, wire.TypeGoAway, 0, 0, 0, 0, 0, 1)
+
+	t.Run("idle", func(t *testing.T) {
+		client, server := net.Pipe()
+		defer client.Close()
+		defer server.Close()
+		w := wire.NewWriter(server, time.Second, nil)
+		got := make(chan []byte, 1)
+		go func() {
+			b := make([]byte, len(goodbye))
+			_, _ = io.ReadFull(client, b)
+			got <- b
+		}()
+		if !w.WriteNow(goodbye, time.Now().Add(time.Second)) {
+			t.Fatal("not written")
+		}
+		if b := <-got; !bytes.Equal(b, goodbye) {
+			t.Fatalf("got % x", b)
+		}
+	})
+
+	t.Run("behind a write in progress", func(t *testing.T) {
+		client, server := net.Pipe()
+		defer client.Close()
+		defer server.Close()
+		w := wire.NewWriter(server, time.Second, nil)
+		ping := wire.AppendControl(nil, wire.TypePing, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+		committed := make(chan error, 1)
+		go func() {
+			buf, err := w.Begin()
+			if err == nil {
+				err = w.Commit(append(buf, ping...))
+			}
+			committed <- err
+		}()
+		// the ping's write is in progress (net.Pipe writes wait for the reader)
+		first := make([]byte, 1)
+		if _, err := io.ReadFull(client, first); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan bool, 1)
+		go func() { done <- w.WriteNow(goodbye, time.Now().Add(2*time.Second)) }()
+		rest := make([]byte, len(ping)-1+len(goodbye))
+		if _, err := io.ReadFull(client, rest); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(append(first, rest...), append(append([]byte(nil), ping...), goodbye...)) {
+			t.Fatalf("got % x", append(first, rest...))
+		}
+		if !<-done || <-committed != nil {
+			t.Fatal("a write failed")
+		}
+	})
+
+	t.Run("peer does not read", func(t *testing.T) {
+		client, server := net.Pipe()
+		defer client.Close()
+		defer server.Close()
+		sc := &signalConn{Conn: server, writing: make(chan struct{}, 1)}
+		w := wire.NewWriter(sc, time.Minute, nil)
+		go func() { // blocks: nobody reads
+			buf, err := w.Begin()
+			if err == nil {
+				_ = w.Commit(append(buf, make([]byte, 100)...))
+			}
+		}()
+		select {
+		case <-sc.writing:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the first write did not start")
+		}
+		start := time.Now()
+		if w.WriteNow(goodbye, time.Now().Add(50*time.Millisecond)) {
+			t.Fatal("written to a peer that does not read")
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("WriteNow took %s past its deadline of 50 ms", d)
+		}
+		if _, err := w.Begin(); err == nil {
+			t.Fatal("the writer still takes frames after its write timed out")
+		}
+	})
+}
+
+// signalConn reports when a Write begins.
+type signalConn struct {
+	net.Conn
+	writing chan struct{}
+}
+
+func (c *signalConn) Write(p []byte) (int, error) {
+	select {
+	case c.writing <- struct{}{}:
+	default:
+	}
+	return c.Conn.Write(p)
+}
