@@ -1305,3 +1305,85 @@ func TestNativeRestartStaleConnection(t *testing.T) {
 		})
 	}
 }
+
+// FuzzNativeServer (F4) sends arbitrary frames, after the Magic, to a live listener: the
+// server must not panic (a panic in its goroutines ends the process), must end the
+// connection when the input ends, and must go on serving a normal client.
+func FuzzNativeServer(f *testing.F) {
+	var w wire.Writer
+	req := func(id uint32, flags byte, body string) []byte {
+		return w.AppendFields(nil, wire.TypeRequest, flags, id, routing, []byte(body))
+	}
+	f.Add(req(1, wire.FlagEnd, "hello"))
+	f.Add(append(req(1, wire.FlagEnd, "a"), req(3, wire.FlagEnd, "b")...))
+	f.Add(append(req(1, wire.FlagStream|wire.FlagBody, "open"), w.AppendFields(nil, wire.TypeMessage, wire.FlagEnd, 1, nil, []byte("last"))...))
+	f.Add(append(req(1, wire.FlagStream, ""), wire.AppendControl(nil, wire.TypeCancel, 0, 1, wire.CodeCancel)...))
+	f.Add(append(req(1, wire.FlagStream, ""), wire.AppendControl(nil, wire.TypeWindow, 0, 1, 0xff, 0xff, 0xff, 0xff)...))
+	f.Add(wire.AppendControl(nil, wire.TypePing, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8))
+	f.Add(wire.AppendControl(nil, wire.TypeRequest, wire.FlagEnd, 1, 0x45, 0))
+	f.Add(wire.AppendControl(nil, 9, 0, 1))
+	f.Add(wire.AppendFrameHeader(nil, 1<<20, wire.TypeRequest, wire.FlagEnd, 1))
+	f.Add(req(2, wire.FlagEnd, "even"))
+	f.Add(append(req(1, wire.FlagEnd, ""), req(1, wire.FlagEnd, "")...))
+	f.Add([]byte{})
+
+	srv := transport.NewHTTPTransport()
+	l, err := srv.Listen("127.0.0.1:0", transport.ListenLimits(transport.Limits{MaxMsgSize: 4096, MaxHeaderBytes: 4096, MaxHeaderCount: 32, MaxConcurrentStreams: 8, ReadTimeout: time.Second, WriteTimeout: time.Second}))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var running atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = l.Accept(func(s transport.Socket) {
+			running.Add(1)
+			defer running.Add(-1)
+			var m transport.Message
+			if s.Recv(&m) != nil {
+				return
+			}
+			if m.Header[transport.StreamHeader] == "" {
+				_ = s.Send(&transport.Message{Header: map[string]string{"X-Echo": m.Header[headers.Endpoint]}, Body: m.Body})
+				return
+			}
+			for i := 0; i < 100; i++ {
+				var in transport.Message
+				if s.Recv(&in) != nil {
+					break
+				}
+				if s.Send(&transport.Message{Body: in.Body}) != nil {
+					return
+				}
+			}
+			_ = s.Send(&transport.Message{Header: map[string]string{transport.EOS: "1"}})
+		})
+	}()
+	tr := transport.NewHTTPTransport()
+	f.Cleanup(func() {
+		tr.CloseIdleConnections()
+		_ = l.Close()
+		<-done
+		deadline := time.Now().Add(waitFor)
+		for running.Load() > 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond) // polling, bounded by the deadline
+		}
+	})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := net.Dial("tcp", l.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(waitFor))
+		// the input, then the end of it: the server must finish the connection
+		go func() {
+			_, _ = c.Write(append([]byte(wire.Magic), data...))
+			_ = c.(*net.TCPConn).CloseWrite()
+		}()
+		if _, err := io.Copy(io.Discard, c); err != nil && isTimeoutErr(err) {
+			t.Fatalf("the server kept the connection open after the input ended: %v", err)
+		}
+		mustCall(t, tr, l.Addr())
+	})
+}
