@@ -221,7 +221,8 @@ func (l *httpListener) Accept(fn func(Socket)) error {
 	return err
 }
 
-// Close stops accepting and closes every connection at once.
+// Close stops accepting and closes every connection at once (a native one after a
+// GOAWAY naming the last call it took, written within goodbyeGrace).
 func (l *httpListener) Close() error {
 	if l.mux != nil {
 		// first: the HTTP server's Close waits for its Accept, which the mux ends

@@ -432,7 +432,7 @@ func (nc *nativeConn) goAwayReason(reason string) {
 // goodbye tells the client, as the connection is about to close, which calls it took
 // (GOAWAY): those it sent later never ran, and it may send them elsewhere. Without it a
 // call sent on a connection the server had just closed is lost as ConnLostError. It
-// waits for nothing past deadline, and not at all when a write is in progress.
+// waits for nothing past deadline: a write still in progress then is cut off.
 func (nc *nativeConn) goodbye(deadline time.Time) {
 	nc.mu.Lock()
 	if nc.goaway { // Drain said it already
