@@ -142,11 +142,15 @@ func readUntilRequest(conn net.Conn) {
 			return
 		}
 		hdr := make([]byte, 10)
-		if _, err := io.ReadFull(conn, hdr); err != nil {
-			return
+		for i := 0; i < 100; i++ { // frames until the request (type 1)
+			if _, err := io.ReadFull(conn, hdr); err != nil {
+				return
+			}
+			n := int(hdr[0])<<24 | int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
+			if _, err := io.CopyN(io.Discard, conn, int64(n)); err != nil || hdr[4] == 1 {
+				return
+			}
 		}
-		n := int(hdr[0])<<24 | int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
-		_, _ = io.CopyN(io.Discard, conn, int64(n))
 		return
 	}
 	hdr := make([]byte, 9)

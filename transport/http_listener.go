@@ -73,12 +73,11 @@ func (l *httpListener) dispatch(t task) {
 		return
 	default:
 	}
-	l.nativeWG.Add(1)
+	// not in nativeWG: like HTTP's, a handler may outlive Close (Drain waits for it)
 	go l.worker(t)
 }
 
 func (l *httpListener) worker(t task) {
-	defer l.nativeWG.Done()
 	var idle *time.Timer
 	for {
 		t.nc.runReader()
@@ -281,7 +280,8 @@ func (l *httpListener) Accept(fn func(Socket)) error {
 	return err
 }
 
-// Close stops accepting and closes every connection at once.
+// Close stops accepting and closes every connection at once (a native one after a
+// GOAWAY naming the last call it took, written within goodbyeGrace).
 func (l *httpListener) Close() error {
 	if l.mux != nil {
 		// first: the HTTP server's Close waits for its Accept, which the mux ends
@@ -306,11 +306,9 @@ func (l *httpListener) acceptNative() {
 		if err != nil {
 			return
 		}
-		l.nativeWG.Add(1)
-		go func() {
-			defer l.nativeWG.Done()
-			l.serveNative(c)
-		}()
+		// not in nativeWG: the goroutine may go on to serve a call, which (as with
+		// HTTP) may outlive Close; the connection itself is closed by Close
+		go l.serveNative(c)
 	}
 }
 
@@ -347,8 +345,17 @@ func (l *httpListener) nativeConns() []*nativeConn {
 	return out
 }
 
+// goodbyeGrace bounds the GOAWAY frames Close writes before it closes the native
+// connections.
+const goodbyeGrace = 50 * time.Millisecond
+
 func (l *httpListener) closeNatives() {
-	for _, nc := range l.nativeConns() {
+	natives := l.nativeConns()
+	deadline := time.Now().Add(goodbyeGrace)
+	for _, nc := range natives {
+		nc.goodbye(deadline)
+	}
+	for _, nc := range natives {
 		nc.shutdown()
 	}
 	l.closeOnce.Do(func() { close(l.workersDone) })

@@ -158,7 +158,11 @@ func (p *nativePool) dial(ctx context.Context, addr string, timeout time.Duratio
 		deadline = dl
 	}
 	_ = c.SetDeadline(deadline)
-	if _, err := io.WriteString(c, wire.Magic); err != nil {
+	// The Magic goes out with a Ping: an HTTP server that speaks h2c reads 24 bytes (the
+	// HTTP/2 preface) before it answers anything, so a lone Magic would wait there for
+	// the timeout instead of getting its 400 at once. A native server answers the Ping
+	// with a Pong, which the reader ignores.
+	if _, err := c.Write(wire.AppendControl([]byte(wire.Magic), wire.TypePing, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
@@ -271,7 +275,9 @@ func (cc *clientConn) open(cs *clientStream, flags byte, hdr map[string]string, 
 		buf = cc.w.AppendMessage(buf, wire.TypeRequest, flags, cs.id, hdr, body)
 	}
 	if err := cc.w.Commit(buf); err != nil {
-		cc.forget(cs)
+		if !cc.forget(cs) && !cs.stream {
+			<-cs.done // the reader failed the stream first: take its word back
+		}
 		cc.fail(err)
 		var nw *wire.NotWrittenError
 		if errors.As(err, &nw) {

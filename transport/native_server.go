@@ -44,11 +44,15 @@ type nativeConn struct {
 	maxFrame uint32
 	payload  []byte    // the reader's buffer
 	deadline time.Time // the reader's read deadline
+	idleSent bool      // the reader told the client the connection is idle
 
 	mu      sync.Mutex
 	streams map[uint32]*nativeServerStream
 	active  atomic.Int32 // len(streams), read without mu
 	lastID  uint32       // the highest stream id taken
+	// replied counts the streams still in streams whose last frame was sent: their
+	// slots are free (see release)
+	replied int
 	goaway  bool
 	closed  bool
 	idle    chan struct{} // closed and replaced when the last stream ends
@@ -134,12 +138,15 @@ func (nc *nativeConn) shutdown() {
 // connection fails or is idle for IdleTimeout (nil). Only one goroutine reads at a time.
 func (nc *nativeConn) readLoop() *nativeServerStream {
 	limits := &nc.l.limits
-	payload, deadline := nc.payload, nc.deadline
-	defer func() { nc.payload, nc.deadline = payload, deadline }()
+	payload, deadline, idle := nc.payload, nc.deadline, nc.idleSent
+	defer func() { nc.payload, nc.deadline, nc.idleSent = payload, deadline, idle }()
+	// Between frames only the idle timeout applies; it is pushed back at most once a
+	// second (or half the timeout, when shorter), so a busy connection does not reset
+	// a timer per frame. idle: the connection went idle, GOAWAY sent, the client
+	// should close.
+	slack := min(time.Second, limits.IdleTimeout/2)
 	for {
-		// Between frames only the idle timeout applies; it is pushed back at most once a
-		// second, so a busy connection does not reset a timer per frame.
-		if now := time.Now(); deadline.Sub(now) < limits.IdleTimeout-time.Second {
+		if now := time.Now(); !idle && deadline.Sub(now) < limits.IdleTimeout-slack {
 			deadline = now.Add(limits.IdleTimeout)
 			_ = nc.c.SetReadDeadline(deadline)
 		}
@@ -148,6 +155,15 @@ func (nc *nativeConn) readLoop() *nativeServerStream {
 			if isTimeout(err) && nc.busy() {
 				deadline = time.Time{}
 				continue // calls in progress keep the connection
+			}
+			if isTimeout(err) && !idle {
+				// Say why before closing: a call the client sends meanwhile is then
+				// refused (sent again elsewhere) instead of lost with the connection.
+				// The client closes an idle connection it is told to leave.
+				idle = true
+				nc.goAwayReason("idle")
+				_ = nc.c.SetReadDeadline(time.Now().Add(min(idleGrace, limits.IdleTimeout)))
+				continue
 			}
 			if err != io.EOF && !isTimeout(err) && !errors.Is(err, net.ErrClosed) {
 				nc.protocolError(err)
@@ -162,7 +178,7 @@ func (nc *nativeConn) readLoop() *nativeServerStream {
 			// An oversized message is refused without reading it into memory.
 			_ = nc.c.SetReadDeadline(time.Now().Add(limits.ReadTimeout))
 			deadline = time.Time{}
-			if wire.Discard(nc.br, h.Length) != nil {
+			if payload, err = nc.skipOversized(h, payload[:0]); err != nil {
 				return nil
 			}
 			nc.refuseTooLarge(h)
@@ -219,6 +235,36 @@ func (nc *nativeConn) readLoop() *nativeServerStream {
 	}
 }
 
+// skipOversized reads past the payload of a frame too large to take, decoding its
+// header block all the same: the peer's encoder added that block's pairs to its table,
+// and the decoder must follow, or later blocks would name pairs it does not have (or
+// the wrong ones). Only the header block, at most MaxHeaderBytes, is read into memory.
+func (nc *nativeConn) skipOversized(h wire.FrameHeader, buf []byte) ([]byte, error) {
+	head := min(h.Length, uint32(nc.l.limits.MaxHeaderBytes)+1)
+	// the block is usually short: try what fits the read buffer before reading more
+	block, err := nc.br.Peek(int(min(head, uint32(nc.br.Size()))))
+	if err != nil {
+		return buf, err
+	}
+	_, _, err = nc.dec.Decode(block, nil)
+	read := uint32(0)
+	if err != nil && uint32(len(block)) < head {
+		if buf, err = wire.ReadPayload(nc.br, head, buf); err != nil {
+			return nil, err
+		}
+		read = head
+		_, _, err = nc.dec.Decode(buf, nil)
+	}
+	if err != nil {
+		if errors.Is(err, wire.ErrHeaderTooLarge) || errors.Is(err, wire.ErrTooManyFields) {
+			nc.sendError(h.Stream, merrors.New(errorID, err.Error(), 431).(*merrors.Error), "")
+		}
+		nc.protocolError(err)
+		return buf, err
+	}
+	return buf, wire.Discard(nc.br, h.Length-read)
+}
+
 func (nc *nativeConn) busy() bool {
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
@@ -242,6 +288,7 @@ func (nc *nativeConn) protocolError(err error) {
 	nc.l.log.Logf(logger.DebugLevel, "transport: native connection from %s: %v", nc.remote, err)
 	p := binary.BigEndian.AppendUint32(nil, last)
 	nc.control(wire.TypeGoAway, 0, append(p, err.Error()...)...)
+	nc.w.Wait() // the connection closes next: another goroutine may be writing the frame
 }
 
 // refuseTooLarge answers an oversized message with 413.
@@ -312,7 +359,7 @@ func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) (*nativeServerStr
 		nc.control(wire.TypeCancel, h.Stream, wire.CodeRefused)
 		return nil, true
 	}
-	if len(nc.streams) >= int(nc.l.limits.MaxConcurrentStreams) {
+	if len(nc.streams)-nc.replied >= int(nc.l.limits.MaxConcurrentStreams) {
 		nc.mu.Unlock()
 		nc.control(wire.TypeCancel, h.Stream, wire.CodeRefused)
 		return nil, true
@@ -350,12 +397,16 @@ func (nc *nativeConn) serve(st *nativeServerStream) {
 		if st.stream {
 			_ = st.Send(&Message{Header: map[string]string{EOS: "1", headers.Error: merrors.InternalServerError(errorID, "the server ended the stream without a status").Error()}})
 		} else {
+			nc.release(st)
 			nc.sendError(st.id, e, "")
 		}
 	}
 	nc.mu.Lock()
 	delete(nc.streams, st.id)
 	nc.active.Store(int32(len(nc.streams)))
+	if st.released {
+		nc.replied--
+	}
 	idle := len(nc.streams) == 0 && nc.idle != nil
 	if idle {
 		close(nc.idle)
@@ -395,8 +446,14 @@ func (nc *nativeConn) message(h wire.FrameHeader, payload []byte) bool {
 	return true
 }
 
+// idleGrace is how long an idle connection told to go away waits for its client to
+// close it before the server does (the idle timeout, when shorter).
+const idleGrace = time.Second
+
 // goAway stops the connection taking calls: the client learns which it took.
-func (nc *nativeConn) goAway() {
+func (nc *nativeConn) goAway() { nc.goAwayReason("server stopping") }
+
+func (nc *nativeConn) goAwayReason(reason string) {
 	nc.mu.Lock()
 	if nc.goaway {
 		nc.mu.Unlock()
@@ -406,7 +463,24 @@ func (nc *nativeConn) goAway() {
 	last := nc.lastID
 	nc.mu.Unlock()
 	p := binary.BigEndian.AppendUint32(nil, last)
-	nc.control(wire.TypeGoAway, 0, append(p, "server stopping"...)...)
+	nc.control(wire.TypeGoAway, 0, append(p, reason...)...)
+}
+
+// goodbye tells the client, as the connection is about to close, which calls it took
+// (GOAWAY): those it sent later never ran, and it may send them elsewhere. Without it a
+// call sent on a connection the server had just closed is lost as ConnLostError. It
+// waits for nothing past deadline: a write still in progress then is cut off.
+func (nc *nativeConn) goodbye(deadline time.Time) {
+	nc.mu.Lock()
+	if nc.goaway { // Drain said it already
+		nc.mu.Unlock()
+		return
+	}
+	nc.goaway = true
+	last := nc.lastID
+	nc.mu.Unlock()
+	p := append(binary.BigEndian.AppendUint32(nil, last), "server closing"...)
+	nc.w.WriteNow(wire.AppendControl(nil, wire.TypeGoAway, 0, 0, p...), deadline)
 }
 
 // waitIdle waits until no call runs on the connection.
@@ -452,6 +526,7 @@ type nativeServerStream struct {
 	wmu        sync.Mutex
 	headerSent bool
 	ended      bool // the last frame was sent
+	released   bool // its slot counts as free (nc.mu)
 
 	cmu       sync.Mutex
 	onCancel  interface{ Cancel() }
@@ -610,6 +685,9 @@ func (s *nativeServerStream) Send(m *Message) error {
 		hdr = m.Header
 	}
 	s.headerSent = true
+	if s.ended {
+		s.nc.release(s)
+	}
 	buf, err := s.nc.w.Begin()
 	if err != nil {
 		return err
@@ -624,6 +702,7 @@ func (s *nativeServerStream) sendUnary(m *Message) error {
 		return errors.New("transport: a unary call has one reply")
 	}
 	s.ended = true
+	s.nc.release(s)
 	if m.Header[NDJSON] != "" {
 		e := merrors.BadRequest(errorID, "the endpoint is a stream: call it as a stream").(*merrors.Error)
 		s.nc.sendErrorLocked(s, e)
@@ -634,6 +713,18 @@ func (s *nativeServerStream) sendUnary(m *Message) error {
 		return err
 	}
 	return s.nc.w.Commit(s.nc.w.AppendMessage(buf, wire.TypeMessage, wire.FlagEnd, s.id, m.Header, m.Body))
+}
+
+// release frees the slot of a stream whose last frame is about to be written. The client
+// counts the stream as ended once it reads that frame and may open the next one at once,
+// before serve has removed this one: counting it until then would refuse that call.
+func (nc *nativeConn) release(st *nativeServerStream) {
+	nc.mu.Lock()
+	if nc.streams[st.id] == st && !st.released {
+		st.released = true
+		nc.replied++
+	}
+	nc.mu.Unlock()
 }
 
 // sendErrorLocked is sendError for a stream whose wmu is held.

@@ -203,11 +203,11 @@ func (d *Decoder) scan(p []byte) (int, int, bool, error) {
 			}
 			return i, n, lit, nil
 		case tag == tagLiteral || tag == tagInsert:
-			if i, err = skipString(p, i); err != nil {
-				return 0, 0, false, err
+			if i, err = skipString(p, i); err == nil {
+				i, err = skipString(p, i)
 			}
-			if i, err = skipString(p, i); err != nil {
-				return 0, 0, false, err
+			if err != nil {
+				return 0, 0, false, d.cutShort(p, err)
 			}
 			if tag == tagInsert {
 				if inserts++; len(d.table)+inserts > tableSize {
@@ -219,7 +219,7 @@ func (d *Decoder) scan(p []byte) (int, int, bool, error) {
 				return 0, 0, false, fmt.Errorf("wire: unknown static header key %d", tag-tagStatic)
 			}
 			if i, err = skipString(p, i); err != nil {
-				return 0, 0, false, err
+				return 0, 0, false, d.cutShort(p, err)
 			}
 		default:
 			// an entry added earlier in this very block counts too
@@ -232,6 +232,16 @@ func (d *Decoder) scan(p []byte) (int, int, bool, error) {
 		lit = true
 		n++
 	}
+}
+
+// cutShort is the error of a block whose field runs past the end of p: when p is longer
+// than MaxBytes, the block is too large (a reader may hand over only MaxBytes+1 bytes of
+// a frame it will not read whole).
+func (d *Decoder) cutShort(p []byte, err error) error {
+	if d.MaxBytes > 0 && len(p) > d.MaxBytes {
+		return ErrHeaderTooLarge
+	}
+	return err
 }
 
 func skipString(p []byte, i int) (int, error) {

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Magic opens a connection, in both directions. It starts with a NUL and ends with CRLF,
@@ -113,17 +114,39 @@ func ReadFrameHeader(r *bufio.Reader) (FrameHeader, error) {
 	return h, nil
 }
 
+// eagerPayload is the longest payload ReadPayload makes room for before its bytes
+// arrive: a longer one grows as it is read, so that a length that lies costs what the
+// peer sent, not what it claimed.
+const eagerPayload = 64 << 10
+
 // ReadPayload reads a payload of n bytes into buf (grown when too small) and returns it.
 func ReadPayload(r *bufio.Reader, n uint32, buf []byte) ([]byte, error) {
-	if int(n) > cap(buf) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	if int(n) <= cap(buf) || n <= eagerPayload {
+		if int(n) > cap(buf) {
+			buf = make([]byte, n)
 		}
-		return nil, err
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return buf, nil
+	}
+	buf = buf[:0]
+	for len(buf) < int(n) {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(int(n)-len(buf), max(len(buf), eagerPayload)))
+		}
+		k, err := io.ReadFull(r, buf[len(buf):min(cap(buf), int(n))])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return buf, nil
 }

@@ -26,6 +26,7 @@ type Writer struct {
 	flushing bool
 	err      error
 	onError  func(error)
+	stop     time.Time // set by WriteNow: every write ends by then
 
 	// Enc encodes header blocks in wire order: use it between Begin and Commit only.
 	Enc Encoder
@@ -85,11 +86,14 @@ func (w *Writer) Commit(buf []byte) error {
 	var first error
 	firstDone := false
 	for len(w.buf) > 0 && w.err == nil {
-		out := w.buf
+		out, stop := w.buf, w.stop
 		w.buf = w.spare[:0]
 		w.mu.Unlock()
 		w.cond.Broadcast()
-		if w.timeout > 0 {
+		switch {
+		case !stop.IsZero():
+			_ = w.conn.SetWriteDeadline(stop)
+		case w.timeout > 0:
 			_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
 		}
 		n, err := w.conn.Write(out)
@@ -125,13 +129,41 @@ func (w *Writer) Commit(buf []byte) error {
 	return first
 }
 
-// Wait waits until what was committed has been written (or the writer failed).
+// Wait blocks until the frames committed so far have been written, or the writer
+// failed: a Commit whose frames another goroutine writes returns before they are. Call
+// it before closing a connection whose last frames must get out (each write is bounded
+// by the writer's timeout).
 func (w *Writer) Wait() {
 	w.mu.Lock()
-	for w.err == nil && (w.flushing || len(w.buf) > 0) {
+	for w.flushing && w.err == nil {
 		w.cond.Wait()
 	}
 	w.mu.Unlock()
+}
+
+// WriteNow writes frame after what is queued, and returns once it is written, by
+// deadline: a write in progress is cut off then too, and so is every later write. It is
+// the goodbye before a close, which a peer that does not read must not hold up. It
+// reports whether the frame was written.
+func (w *Writer) WriteNow(frame []byte, deadline time.Time) bool {
+	w.mu.Lock()
+	if w.err != nil {
+		w.mu.Unlock()
+		return false
+	}
+	w.stop = deadline
+	if !w.flushing {
+		return w.Commit(append(w.buf, frame...)) == nil
+	}
+	// the writing goroutine writes the frame next, by the deadline
+	_ = w.conn.SetWriteDeadline(deadline)
+	w.buf = append(w.buf, frame...)
+	for w.flushing && w.err == nil {
+		w.cond.Wait()
+	}
+	ok := w.err == nil
+	w.mu.Unlock()
+	return ok
 }
 
 // Abort unlocks a writer that Begin locked, discarding nothing that was committed.
