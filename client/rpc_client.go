@@ -553,36 +553,15 @@ func recvReply(sock transport.Socket, r *replyInfo) error {
 // callHeaders builds the headers of a call: the context's metadata (without reserved
 // names), the routing headers and the remaining deadline.
 func callHeaders(ctx context.Context, req Request, id string) (map[string]string, error) {
-	hdr := make(map[string]string, 8)
-	var bad error
-	metadata.Range(ctx, func(k, v string) bool {
-		if isReserved(k) {
-			return true
-		}
-		if !validHeader(k, v) {
-			bad = errors.BadRequest(clientID, "metadata %q cannot be sent as a header: invalid name or value", k)
-			return false
-		}
-		hdr[k] = v
-		return true
-	})
-	if bad != nil {
-		return nil, bad
+	fields, err := appendCallHeaders(make(wire.Fields, 0, 8), ctx, req, id, nil)
+	if err != nil {
+		return nil, err
 	}
-	ct := req.ContentType()
-	hdr[headers.Request] = req.Service()
-	hdr[headers.Endpoint] = req.Endpoint()
-	hdr[headers.Method] = req.Method()
-	hdr["Micro-Id"] = id
-	hdr[headers.ContentType] = ct
-	hdr["Accept"] = ct
-	if dl, ok := ctx.Deadline(); ok {
-		remaining := time.Until(dl)
-		if remaining <= 0 {
-			return nil, contextError(context.DeadlineExceeded, req)
-		}
-		hdr[headers.Timeout] = strconv.FormatInt(int64(remaining), 10)
+	hdr := make(map[string]string, len(fields)+1)
+	for _, f := range fields {
+		hdr[f.Key] = f.Value
 	}
+	hdr["Accept"] = req.ContentType() // for HTTP peers; the native protocol leaves it out
 	return hdr, nil
 }
 
@@ -593,8 +572,9 @@ type fieldsSender interface {
 	SendFields(wire.Fields, []byte) error
 }
 
-// appendCallHeaders is callHeaders appending fields to dst; scratch holds the digits of
-// the deadline (the fields are encoded before the buffers are used again).
+// appendCallHeaders appends the headers of a call to dst (callHeaders without Accept);
+// scratch holds the digits of the deadline (the fields are encoded before the buffers
+// are used again; nil: a buffer of their own).
 func appendCallHeaders(dst wire.Fields, ctx context.Context, req Request, id string, scratch []byte) (wire.Fields, error) {
 	var bad error
 	metadata.Range(ctx, func(k, v string) bool {
