@@ -26,6 +26,7 @@ import (
 	"math/bits"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,9 +87,35 @@ func mallocs() uint64 {
 	return ms.Mallocs
 }
 
+// ProfileEnv names the environment variable that turns on CPU profiling: a peer started
+// with BENCH_CPUPROFILE=path writes a CPU profile there, a server over its whole life and
+// a client over its measured window.
+const ProfileEnv = "BENCH_CPUPROFILE"
+
+// startProfile starts the CPU profile ProfileEnv asks for and returns its stop function
+// (a no-op when the variable is unset).
+func startProfile() func() {
+	path := os.Getenv(ProfileEnv)
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		Fail("profile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		Fail("profile: %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 // Serve runs the server side of the protocol: addr is where the peer listens, stop
 // (may be nil) is called when stdin closes, before the process exits.
 func Serve(addr string, stop func()) {
+	stopProfile := startProfile()
 	fmt.Printf("ADDR %s\n", addr)
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
@@ -99,6 +126,7 @@ func Serve(addr string, stop func()) {
 	if stop != nil {
 		stop()
 	}
+	stopProfile()
 	os.Exit(0)
 }
 
@@ -200,6 +228,7 @@ func RunClient(f Flags, newCaller NewCaller) {
 
 	var n atomic.Int64
 	var stop atomic.Bool
+	stopProfile := startProfile()
 	before := mallocs()
 	start := time.Now()
 	timer := time.AfterFunc(f.Duration, func() { stop.Store(true) })
@@ -229,6 +258,7 @@ func RunClient(f Flags, newCaller NewCaller) {
 	elapsed := time.Since(start)
 	after := mallocs()
 	timer.Stop()
+	stopProfile()
 
 	var total histogram
 	var r Result

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/seed-b3892490/micro/codec"
+	"github.com/seed-b3892490/micro/internal/fastjson"
 )
 
 var (
@@ -25,6 +26,9 @@ func (Marshaler) Marshal(v interface{}) ([]byte, error) {
 	if pb, ok := v.(proto.Message); ok {
 		return marshalOpts.Marshal(pb)
 	}
+	if b, ok := fastjson.Append(nil, v); ok {
+		return b, nil
+	}
 	return json.Marshal(v)
 }
 
@@ -33,6 +37,9 @@ func (Marshaler) Marshal(v interface{}) ([]byte, error) {
 func (Marshaler) Unmarshal(d []byte, v interface{}) error {
 	if pb, ok := v.(proto.Message); ok {
 		return unmarshalOpts.Unmarshal(d, pb)
+	}
+	if fastjson.Decode(d, v) {
+		return nil
 	}
 	return json.Unmarshal(d, v)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/seed-b3892490/micro/codec/json"
 	"github.com/seed-b3892490/micro/codec/proto"
 	"github.com/seed-b3892490/micro/codec/text"
+	"github.com/seed-b3892490/micro/internal/fastjson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -46,6 +47,9 @@ var linePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (j jsonLine) Marshal(v interface{}) ([]byte, error) {
 	if _, isProto := v.(protoreflect.ProtoMessage); !isProto {
+		if b, ok := fastjson.Append(make([]byte, 0, 64), v); ok {
+			return append(b, '\n'), nil
+		}
 		// encoding/json's Encoder ends the value with the newline itself: one copy out
 		// of a pooled buffer instead of Marshal's result grown by a byte
 		buf := linePool.Get().(*bytes.Buffer)
