@@ -370,14 +370,20 @@ func (cc *clientConn) readLoop() {
 	var payload []byte
 	var deadline time.Time
 	pinged := false
+	got := false // frames arrived since lastRecv was set
+	// The keepalive deadline is pushed back only when a read may wait (nothing whole is
+	// buffered), and only when it is more than slack early: a busy connection does not
+	// read the clock and reset a timer per frame.
+	slack := min(time.Second, cc.ping/4)
 	for {
-		want := cc.lastRecv.Add(cc.ping)
-		if pinged {
-			want = deadline
-		}
-		if !want.Equal(deadline) {
-			deadline = want
-			_ = cc.c.SetReadDeadline(deadline)
+		if cc.br.Buffered() < wire.HeaderLen {
+			if got {
+				cc.lastRecv, got = time.Now(), false
+			}
+			if want := cc.lastRecv.Add(cc.ping); !pinged && (deadline.IsZero() || want.Sub(deadline) > slack || want.Before(deadline)) {
+				deadline = want
+				_ = cc.c.SetReadDeadline(deadline)
+			}
 		}
 		h, err := wire.ReadFrameHeader(cc.br)
 		if err != nil {
@@ -386,7 +392,11 @@ func (cc *clientConn) readLoop() {
 					cc.fail(fmt.Errorf("no answer to a ping within %s", cc.pingTimeout))
 					return
 				}
+				if got {
+					cc.lastRecv, got = time.Now(), false
+				}
 				if time.Since(cc.lastRecv) < cc.ping {
+					deadline = time.Time{}
 					continue
 				}
 				if cc.idleTooLong() {
@@ -413,8 +423,10 @@ func (cc *clientConn) readLoop() {
 			cc.fail(err)
 			return
 		}
-		cc.lastRecv = time.Now()
-		pinged = false
+		got = true
+		if pinged {
+			pinged, deadline = false, time.Time{}
+		}
 		if err := cc.frame(h, payload); err != nil {
 			cc.fail(err)
 			return
@@ -515,8 +527,18 @@ type clientStream struct {
 	err       error
 
 	// streams
-	in  inbox
-	out credit
+	in     inbox
+	out    credit
+	hooked bool // the stream's context aborts in when it ends: pop needs no ctx
+}
+
+// popCtx is the context a Recv of the stream waits with: none when the context's end
+// aborts the inbox itself.
+func (cs *clientStream) popCtx(ctx context.Context) context.Context {
+	if cs.hooked {
+		return nil
+	}
+	return ctx
 }
 
 // deliver hands the stream a message from the server (reader goroutine).
@@ -672,8 +694,13 @@ func (s *nativeSocket) send(m *Message, fields wire.Fields, body []byte) error {
 		}
 		s.cs = cs
 		if s.stream && ctx.Done() != nil {
-			// a cancelled stream is cancelled at the server too, blocked or not
-			s.stopCtx = context.AfterFunc(ctx, s.cancel)
+			// a cancelled stream is cancelled at the server too, blocked or not, and a
+			// Recv waiting returns at once
+			s.stopCtx = context.AfterFunc(ctx, func() {
+				cs.in.abort(ctx.Err())
+				s.cancel()
+			})
+			cs.hooked = true
 		}
 		return nil
 	}
@@ -733,7 +760,7 @@ func (s *nativeSocket) response() (int, error) {
 	if cs == nil {
 		return 0, errors.New("transport: Response before Send")
 	}
-	msg, err, ok := cs.in.pop(s.opts.Context, nil)
+	msg, err, ok := cs.in.pop(cs.popCtx(s.opts.Context), nil)
 	if !ok {
 		if s.opts.Context.Err() != nil {
 			s.cancel()
@@ -797,7 +824,7 @@ func (s *nativeSocket) Recv(m *Message) error {
 			}
 		}
 	} else {
-		msg, err, ok = s.cs.in.pop(s.opts.Context, nil)
+		msg, err, ok = s.cs.in.pop(s.cs.popCtx(s.opts.Context), nil)
 	}
 	if !ok {
 		if s.opts.Context.Err() != nil {

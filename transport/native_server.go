@@ -370,7 +370,6 @@ func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) (*nativeServerStr
 		st.in.init()
 		st.in.splitEnd = true
 		st.out.init()
-		st.done = make(chan struct{})
 		if h.Flags&wire.FlagBody != 0 {
 			st.in.push(inMsg{hdr: wire.Fields{{Key: Open, Value: "1"}}, body: body}, int(nc.maxFrame)+streamWindow)
 		}
@@ -517,11 +516,9 @@ type nativeServerStream struct {
 	recvd bool // the request was returned by Recv
 
 	// streams only
-	in        inbox
-	out       credit
-	done      chan struct{} // closed by Close: a blocked Recv returns
-	closeOnce sync.Once
-	granted   int // body bytes consumed since the last Window frame
+	in      inbox
+	out     credit
+	granted int // body bytes consumed since the last Window frame
 
 	wmu        sync.Mutex
 	headerSent bool
@@ -592,7 +589,7 @@ func (s *nativeServerStream) finished() bool {
 // Close stops receiving: a blocked Recv returns. Replies can still be sent.
 func (s *nativeServerStream) Close() error {
 	if s.stream {
-		s.closeOnce.Do(func() { close(s.done) })
+		s.in.abort(ErrClosed)
 	}
 	return nil
 }
@@ -620,7 +617,7 @@ func (s *nativeServerStream) Recv(m *Message) error {
 	if !s.stream {
 		return io.EOF
 	}
-	msg, err, ok := s.in.pop(nil, s.done)
+	msg, err, ok := s.in.pop(nil, nil)
 	if !ok {
 		return err
 	}

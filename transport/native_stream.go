@@ -27,6 +27,7 @@ type inbox struct {
 	buffered int   // body bytes queued
 	ended    bool  // the peer sent its last message
 	err      error // the stream broke: returned once the queue is empty
+	aborted  error // returned at once, queued messages or not
 	signal   chan struct{}
 	// splitEnd: a last message with a body is a message, then the end (the server side,
 	// where a client's last message may carry one); otherwise the last frame is the end
@@ -79,11 +80,27 @@ func (b *inbox) fail(err error) {
 	b.notify()
 }
 
+// abort makes pop return err from now on, even with messages queued.
+func (b *inbox) abort(err error) {
+	b.mu.Lock()
+	if b.aborted == nil {
+		b.aborted = err
+	}
+	b.mu.Unlock()
+	b.notify()
+}
+
 // pop returns the next message; ok is false with the error that ended the stream, or
-// io.EOF-style end (err nil, end true). done aborts the wait.
+// io.EOF-style end (err nil, end true). done aborts the wait, and so does ctx; a
+// receiver that has neither (abort ends its wait) waits on one channel, not a select.
 func (b *inbox) pop(ctx context.Context, done <-chan struct{}) (m inMsg, err error, ok bool) {
 	for {
 		b.mu.Lock()
+		if b.aborted != nil {
+			err = b.aborted
+			b.mu.Unlock()
+			return m, err, false
+		}
 		if b.head < len(b.msgs) {
 			m = b.msgs[b.head]
 			b.msgs[b.head] = inMsg{}
@@ -104,6 +121,10 @@ func (b *inbox) pop(ctx context.Context, done <-chan struct{}) (m inMsg, err err
 		var ctxDone <-chan struct{}
 		if ctx != nil {
 			ctxDone = ctx.Done()
+		}
+		if ctxDone == nil && done == nil {
+			<-b.signal
+			continue
 		}
 		select {
 		case <-b.signal:
