@@ -145,6 +145,7 @@ type Result struct {
 	P999       int64   `json:"p999_ns"`
 	Max        int64   `json:"max_ns"`
 	Mallocs    uint64  `json:"mallocs"`
+	CPU        int64   `json:"cpu_ns"` // the client process's user and system CPU time in the window
 }
 
 // Call makes one call and checks its reply; an error counts the call as failed. With
@@ -230,6 +231,7 @@ func RunClient(f Flags, newCaller NewCaller) {
 	var stop atomic.Bool
 	stopProfile := startProfile()
 	before := mallocs()
+	cpu0 := cpuTime()
 	start := time.Now()
 	timer := time.AfterFunc(f.Duration, func() { stop.Store(true) })
 	for i := range calls {
@@ -257,6 +259,7 @@ func RunClient(f Flags, newCaller NewCaller) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	after := mallocs()
+	cpu := cpuTime() - cpu0
 	timer.Stop()
 	stopProfile()
 
@@ -286,6 +289,7 @@ func RunClient(f Flags, newCaller NewCaller) {
 	r.Callers = f.Callers
 	r.Seconds = elapsed.Seconds()
 	r.Mallocs = after - before
+	r.CPU = cpu
 	r.P50 = quantile(&total, r.Calls, 0.50)
 	r.P99 = quantile(&total, r.Calls, 0.99)
 	r.P999 = quantile(&total, r.Calls, 0.999)
