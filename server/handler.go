@@ -130,6 +130,14 @@ func reflectEndpoints(handler interface{}, o HandlerOptions) ([]*endpoint, strin
 }
 
 // reflectMethod returns the endpoint of a method, or nil and why it does not qualify.
+// ctxValue is *ctx as a reflect.Value of the interface type context.Context, the type
+// of a handler's first parameter: Call then passes it as it is, instead of checking on
+// every call that its concrete type implements the interface.
+func ctxValue(ctx *context.Context) reflect.Value { return reflect.ValueOf(ctx).Elem() }
+
+// streamValue is *st as a reflect.Value of the interface type Stream (see ctxValue).
+func streamValue(st *Stream) reflect.Value { return reflect.ValueOf(st).Elem() }
+
 func reflectMethod(rcvr reflect.Value, m reflect.Method, name string) (*endpoint, string) {
 	mt := m.Type
 	if mt.NumOut() != 1 || mt.Out(0) != typeOfError {
@@ -148,7 +156,7 @@ func reflectMethod(rcvr reflect.Value, m reflect.Method, name string) (*endpoint
 			name:   name,
 			stream: true,
 			callStream: func(ctx context.Context, _ interface{}, st Stream) error {
-				out := fn.Call([]reflect.Value{rcvr, reflect.ValueOf(ctx), reflect.ValueOf(st)})
+				out := fn.Call([]reflect.Value{rcvr, ctxValue(&ctx), streamValue(&st)})
 				if err := out[0].Interface(); err != nil {
 					return err.(error)
 				}
@@ -172,7 +180,7 @@ func reflectMethod(rcvr reflect.Value, m reflect.Method, name string) (*endpoint
 				serverStream: true,
 				newRequest:   func() interface{} { return reflect.New(argElem).Interface() },
 				callStream: func(ctx context.Context, req interface{}, st Stream) error {
-					out := fn.Call([]reflect.Value{rcvr, reflect.ValueOf(ctx), reflect.ValueOf(req), reflect.ValueOf(st)})
+					out := fn.Call([]reflect.Value{rcvr, ctxValue(&ctx), reflect.ValueOf(req), streamValue(&st)})
 					if err := out[0].Interface(); err != nil {
 						return err.(error)
 					}
@@ -209,7 +217,7 @@ func reflectMethod(rcvr reflect.Value, m reflect.Method, name string) (*endpoint
 				if !argIsPtr {
 					argv = argv.Elem()
 				}
-				out := fn.Call([]reflect.Value{rcvr, reflect.ValueOf(ctx), argv, reflect.ValueOf(rsp)})
+				out := fn.Call([]reflect.Value{rcvr, ctxValue(&ctx), argv, reflect.ValueOf(rsp)})
 				if err := out[0].Interface(); err != nil {
 					return err.(error)
 				}

@@ -45,6 +45,7 @@ type nativeConn struct {
 	payload  []byte    // the reader's buffer
 	deadline time.Time // the reader's read deadline
 	idleSent bool      // the reader told the client the connection is idle
+	holding  bool      // the reader holds the writer: whole frames are buffered
 
 	mu      sync.Mutex
 	streams map[uint32]*nativeServerStream
@@ -150,6 +151,16 @@ func (nc *nativeConn) readLoop() *nativeServerStream {
 			deadline = now.Add(limits.IdleTimeout)
 			_ = nc.c.SetReadDeadline(deadline)
 		}
+		// While whole frames are buffered, their replies are held back to share one
+		// write, which the reader makes before it waits for the connection.
+		if buffered := wire.Buffered(nc.br); buffered != nc.holding {
+			nc.holding = buffered
+			if buffered {
+				nc.w.Hold()
+			} else {
+				_ = nc.w.Release()
+			}
+		}
 		h, err := wire.ReadFrameHeader(nc.br)
 		if err != nil {
 			if isTimeout(err) && nc.busy() {
@@ -196,6 +207,12 @@ func (nc *nativeConn) readLoop() *nativeServerStream {
 			if st != nil {
 				if cap(payload) > 64<<10 {
 					payload = nil
+				}
+				if nc.holding && !wire.Buffered(nc.br) {
+					// the last request buffered: its reply need not wait for the next
+					// reader, and neither do those held before it
+					nc.holding = false
+					_ = nc.w.Release()
 				}
 				return st
 			}

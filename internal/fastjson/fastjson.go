@@ -42,7 +42,7 @@ type plan struct {
 	fields []field
 }
 
-var plans sync.Map // reflect.Type (the struct) -> *plan
+var plans sync.Map // reflect.Type (a pointer to the struct) -> *plan
 
 var (
 	marshalerType       = reflect.TypeFor[stdjson.Marshaler]()
@@ -65,12 +65,13 @@ func custom(t reflect.Type) bool {
 	return false
 }
 
-// planFor returns the plan of struct type t, building it the first time.
+// planFor returns the plan of the struct pointer type t points to, building it the
+// first time.
 func planFor(t reflect.Type) *plan {
 	if p, ok := plans.Load(t); ok {
 		return p.(*plan)
 	}
-	p := build(t)
+	p := build(t.Elem())
 	plans.Store(t, p)
 	return p
 }
@@ -154,7 +155,7 @@ func structOf(v any) (*plan, unsafe.Pointer, bool) {
 	if t == nil || t.Kind() != reflect.Pointer {
 		return nil, nil, false
 	}
-	p := planFor(t.Elem())
+	p := planFor(t)
 	if !p.ok {
 		return nil, nil, false
 	}

@@ -93,6 +93,17 @@ func PutLength(dst []byte, length int) {
 	binary.BigEndian.PutUint32(dst, uint32(length))
 }
 
+// Buffered reports whether r holds a whole frame: reading it will not wait for the
+// connection.
+func Buffered(r *bufio.Reader) bool {
+	n := r.Buffered()
+	if n < HeaderLen {
+		return false
+	}
+	b, _ := r.Peek(HeaderLen)
+	return n-HeaderLen >= int(binary.BigEndian.Uint32(b))
+}
+
 // ReadFrameHeader reads one frame header.
 func ReadFrameHeader(r *bufio.Reader) (FrameHeader, error) {
 	var h FrameHeader

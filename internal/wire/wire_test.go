@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -520,4 +521,113 @@ func (c *signalConn) Write(p []byte) (int, error) {
 	default:
 	}
 	return c.Conn.Write(p)
+}
+
+// countingConn counts a connection's writes and the most that ran at once.
+type countingConn struct {
+	net.Conn
+	writes, running, most atomic.Int32
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	n := c.running.Add(1)
+	for m := c.most.Load(); n > m && !c.most.CompareAndSwap(m, n); m = c.most.Load() {
+	}
+	defer c.running.Add(-1)
+	return c.Conn.Write(p)
+}
+
+// TestWriterHold: frames committed during a Hold wait for Release and go out in one
+// write; a Release while another goroutine writes leaves the writing to it (one writer
+// at a time, nothing lost); Wait ends a Hold.
+func TestWriterHold(t *testing.T) {
+	ping := func(i byte) []byte { return wire.AppendControl(nil, wire.TypePing, 0, 0, i, 0, 0, 0, 0, 0, 0, 0) }
+	commit := func(t *testing.T, w *wire.Writer, frame []byte) {
+		buf, err := w.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(append(buf, frame...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readPings := func(t *testing.T, c net.Conn, want ...byte) {
+		t.Helper()
+		br := bufio.NewReader(c)
+		for _, i := range want {
+			h, err := wire.ReadFrameHeader(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := wire.ReadPayload(br, h.Length, nil)
+			if err != nil || h.Type != wire.TypePing || p[0] != i {
+				t.Fatalf("got %+v % x %v, want ping %d", h, p, err, i)
+			}
+		}
+	}
+
+	t.Run("release writes once", func(t *testing.T) {
+		client, server := net.Pipe()
+		defer client.Close()
+		defer server.Close()
+		cc := &countingConn{Conn: server}
+		w := wire.NewWriter(cc, time.Second, nil)
+		w.Hold()
+		for i := byte(1); i <= 3; i++ {
+			commit(t, w, ping(i))
+		}
+		// nothing was written: the pipe has no reader, so a write would still be running
+		if n := cc.writes.Load(); n != 0 {
+			t.Fatalf("%d writes during the hold", n)
+		}
+		released := make(chan error, 1)
+		go func() { released <- w.Release() }()
+		readPings(t, client, 1, 2, 3)
+		if err := <-released; err != nil {
+			t.Fatal(err)
+		}
+		if n := cc.writes.Load(); n != 1 {
+			t.Fatalf("%d writes, want the three frames in one", n)
+		}
+	})
+
+	t.Run("release during a write", func(t *testing.T) {
+		client, server := net.Pipe()
+		defer client.Close()
+		defer server.Close()
+		cc := &countingConn{Conn: server}
+		w := wire.NewWriter(cc, time.Second, nil)
+		first := make(chan struct{})
+		go func() {
+			defer close(first)
+			commit(t, w, ping(1)) // its write waits for the reader
+		}()
+		for cc.running.Load() == 0 {
+			runtime.Gosched()
+		}
+		w.Hold()
+		commit(t, w, ping(2))
+		if err := w.Release(); err != nil { // the goroutine writing takes ping 2 too
+			t.Fatal(err)
+		}
+		readPings(t, client, 1, 2)
+		<-first
+		if m := cc.most.Load(); m != 1 {
+			t.Fatalf("%d writes ran at once", m)
+		}
+	})
+
+	t.Run("wait ends a hold", func(t *testing.T) {
+		client, server := net.Pipe()
+		defer client.Close()
+		defer server.Close()
+		w := wire.NewWriter(server, time.Second, nil)
+		w.Hold()
+		commit(t, w, ping(7))
+		waited := make(chan struct{})
+		go func() { w.Wait(); close(waited) }()
+		readPings(t, client, 7)
+		<-waited
+	})
 }

@@ -24,6 +24,7 @@ type Writer struct {
 	buf      []byte
 	spare    []byte
 	flushing bool
+	held     bool // Hold: frames wait for Release
 	err      error
 	onError  func(error)
 	stop     time.Time // set by WriteNow: every write ends by then
@@ -71,10 +72,16 @@ func (e *NotWrittenError) Unwrap() error { return e.Err }
 // caller whose frames another goroutine writes gets nil.
 func (w *Writer) Commit(buf []byte) error {
 	w.buf = buf
-	if w.flushing {
+	if w.flushing || w.held {
 		w.mu.Unlock()
 		return nil
 	}
+	return w.commitLocked()
+}
+
+// commitLocked writes what is buffered, as the one goroutine writing (mu held; it
+// returns with mu released).
+func (w *Writer) commitLocked() error {
 	w.flushing = true
 	if w.Busy != nil && w.Busy() {
 		// Other calls are running on the connection: let them append their frames
@@ -129,12 +136,45 @@ func (w *Writer) Commit(buf []byte) error {
 	return first
 }
 
+// Hold makes committed frames wait in the buffer until Release: a reader that has more
+// requests buffered, whose replies will come at once, holds the writer while it reads
+// them, and their replies share one write.
+func (w *Writer) Hold() {
+	w.mu.Lock()
+	w.held = true
+	w.mu.Unlock()
+}
+
+// Release ends a Hold, writing what waits (unless another goroutine is writing, which
+// writes it too). Its error is that write's, as Commit's.
+func (w *Writer) Release() error {
+	w.mu.Lock()
+	if !w.held {
+		w.mu.Unlock()
+		return nil
+	}
+	w.held = false
+	if len(w.buf) == 0 || w.err != nil || w.flushing {
+		w.mu.Unlock()
+		return nil // nothing waits, or the goroutine writing writes it
+	}
+	return w.commitLocked()
+}
+
 // Wait blocks until the frames committed so far have been written, or the writer
-// failed: a Commit whose frames another goroutine writes returns before they are. Call
+// failed: a Commit whose frames another goroutine writes returns before they are. It
+// ends a Hold. Call
 // it before closing a connection whose last frames must get out (each write is bounded
 // by the writer's timeout).
 func (w *Writer) Wait() {
 	w.mu.Lock()
+	if w.held {
+		w.held = false
+		if !w.flushing && len(w.buf) > 0 && w.err == nil {
+			_ = w.commitLocked()
+			return
+		}
+	}
 	for w.flushing && w.err == nil {
 		w.cond.Wait()
 	}
@@ -152,6 +192,7 @@ func (w *Writer) WriteNow(frame []byte, deadline time.Time) bool {
 		return false
 	}
 	w.stop = deadline
+	w.held = false
 	if !w.flushing {
 		return w.Commit(append(w.buf, frame...)) == nil
 	}
