@@ -30,6 +30,10 @@ func Builtin() map[string]codec.NewCodec {
 	}
 }
 
+// builtinNew is Builtin's map, made once for lookups (Builtin returns a copy callers
+// may change).
+var builtinNew = Builtin()
+
 // wire marshalers of the built-in Content-Types. JSON bodies end with a newline, as Go
 // Micro's JSON codec writes them.
 var builtin = map[string]codec.Marshaler{
@@ -111,7 +115,7 @@ func NewCodec(mediaType string, custom, extra map[string]codec.NewCodec) (codec.
 	if nc, ok := custom[mediaType]; ok && nc != nil {
 		return nc, true
 	}
-	if nc, ok := Builtin()[mediaType]; ok {
+	if nc, ok := builtinNew[mediaType]; ok {
 		return nc, true
 	}
 	nc, ok := extra[mediaType]

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -42,7 +43,23 @@ type plan struct {
 	fields []field
 }
 
-var plans sync.Map // reflect.Type (a pointer to the struct) -> *plan
+// plans is the plan of every struct pointer type seen so far, copied on write: a
+// process encodes few types, and a scan of a short list is quicker than a map.
+var (
+	plans   atomic.Pointer[[]typePlan]
+	plansMu sync.Mutex
+)
+
+// typePlan is a pointer type and the plan of the struct it points to.
+type typePlan struct {
+	t reflect.Type
+	p *plan
+}
+
+// maxPlans bounds the list; types past it are looked up in overflow.
+const maxPlans = 64
+
+var overflow sync.Map // reflect.Type -> *plan
 
 var (
 	marshalerType       = reflect.TypeFor[stdjson.Marshaler]()
@@ -68,11 +85,37 @@ func custom(t reflect.Type) bool {
 // planFor returns the plan of the struct pointer type t points to, building it the
 // first time.
 func planFor(t reflect.Type) *plan {
-	if p, ok := plans.Load(t); ok {
-		return p.(*plan)
+	var list []typePlan
+	if l := plans.Load(); l != nil {
+		list = *l
+	}
+	for i := range list {
+		if list[i].t == t {
+			return list[i].p
+		}
+	}
+	if len(list) >= maxPlans {
+		if p, ok := overflow.Load(t); ok {
+			return p.(*plan)
+		}
 	}
 	p := build(t.Elem())
-	plans.Store(t, p)
+	plansMu.Lock()
+	defer plansMu.Unlock()
+	if l := plans.Load(); l != nil {
+		list = *l
+	}
+	for i := range list {
+		if list[i].t == t {
+			return list[i].p // built by another goroutine meanwhile
+		}
+	}
+	if len(list) >= maxPlans {
+		overflow.Store(t, p)
+		return p
+	}
+	grown := append(append(make([]typePlan, 0, len(list)+1), list...), typePlan{t, p})
+	plans.Store(&grown)
 	return p
 }
 

@@ -115,10 +115,6 @@ type (
 	withSlice struct{ S []string }
 	withMap   struct{ M map[string]int }
 	withIface struct{ I any }
-	duplicate struct {
-		A int `json:"x"`
-		B int `json:"x"`
-	}
 	oddName struct {
 		A int `json:"a b"`
 	}
@@ -136,10 +132,21 @@ func (*plainMarshalsSelf) MarshalJSON() ([]byte, error) { return []byte(`2`), ni
 
 type plainMarshalsSelf struct{ A int }
 
+// duplicateNames returns a pointer to a struct with two fields named "x" (made at run
+// time: go vet refuses such a declaration).
+func duplicateNames() any {
+	tag := reflect.StructTag(`json:"x"`)
+	t := reflect.StructOf([]reflect.StructField{
+		{Name: "A", Type: reflect.TypeFor[int](), Tag: tag},
+		{Name: "B", Type: reflect.TypeFor[int](), Tag: tag},
+	})
+	return reflect.New(t).Interface()
+}
+
 func TestDeclinedTypes(t *testing.T) {
 	for _, v := range []any{
 		&embedded{}, &withTime{}, &withNumber{}, &withString{}, &withOmitZero{}, &nested{},
-		&withPtr{}, &withSlice{}, &withMap{}, &withIface{}, &duplicate{}, &oddName{},
+		&withPtr{}, &withSlice{}, &withMap{}, &withIface{}, duplicateNames(), &oddName{},
 		&custom1{}, &custom2{}, &withText{}, &plainMarshalsSelf{},
 		plain{},            // not a pointer
 		(*plain)(nil),      // nil
