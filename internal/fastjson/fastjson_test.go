@@ -115,7 +115,7 @@ type (
 	withSlice struct{ S []string }
 	withMap   struct{ M map[string]int }
 	withIface struct{ I any }
-	oddName struct {
+	oddName   struct {
 		A int `json:"a b"`
 	}
 	custom1  struct{ A int }
