@@ -1,5 +1,7 @@
 // Package json is the application/json codec: protocol buffer messages are encoded with
-// protojson, every other value with encoding/json.
+// protojson, every other value with encoding/json. Structs whose fields are all strings,
+// booleans and numbers skip encoding/json's reflection walk and get the same bytes and
+// values from a plan made once per type.
 package json
 
 import (
