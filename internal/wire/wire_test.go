@@ -618,6 +618,35 @@ func TestWriterHold(t *testing.T) {
 		}
 	})
 
+	t.Run("a hold keeps back at most 1 MiB", func(t *testing.T) {
+		client, server := net.Pipe()
+		defer client.Close()
+		defer server.Close()
+		w := wire.NewWriter(server, time.Second, nil)
+		w.Hold()
+		body := bytes.Repeat([]byte("x"), 1<<20)
+		committed := make(chan error, 1)
+		go func() {
+			buf, err := w.Begin()
+			if err == nil {
+				err = w.Commit(w.AppendFields(buf, wire.TypeMessage, 0, 1, nil, body))
+			}
+			committed <- err
+		}()
+		br := bufio.NewReader(client)
+		h, err := wire.ReadFrameHeader(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := wire.ReadPayload(br, h.Length, nil)
+		if err != nil || !bytes.HasSuffix(p, body) {
+			t.Fatalf("frame of %d bytes, %v", len(p), err)
+		}
+		if err := <-committed; err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("wait ends a hold", func(t *testing.T) {
 		client, server := net.Pipe()
 		defer client.Close()

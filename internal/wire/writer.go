@@ -72,11 +72,11 @@ func (e *NotWrittenError) Unwrap() error { return e.Err }
 // caller whose frames another goroutine writes gets nil.
 func (w *Writer) Commit(buf []byte) error {
 	w.buf = buf
-	if w.flushing || w.held {
+	if w.flushing || w.held && len(w.buf) < maxBatch {
 		w.mu.Unlock()
-		return nil
+		return nil // written by the goroutine writing, or at Release
 	}
-	return w.commitLocked()
+	return w.commitLocked() // (a hold keeps at most maxBatch bytes back)
 }
 
 // commitLocked writes what is buffered, as the one goroutine writing (mu held; it
@@ -138,7 +138,8 @@ func (w *Writer) commitLocked() error {
 
 // Hold makes committed frames wait in the buffer until Release: a reader that has more
 // requests buffered, whose replies will come at once, holds the writer while it reads
-// them, and their replies share one write.
+// them, and their replies share one write. At most 1 MiB waits: the Commit that passes
+// it writes.
 func (w *Writer) Hold() {
 	w.mu.Lock()
 	w.held = true
