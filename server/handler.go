@@ -129,7 +129,6 @@ func reflectEndpoints(handler interface{}, o HandlerOptions) ([]*endpoint, strin
 	return eps, name, nil
 }
 
-// reflectMethod returns the endpoint of a method, or nil and why it does not qualify.
 // ctxValue is *ctx as a reflect.Value of the interface type context.Context, the type
 // of a handler's first parameter: Call then passes it as it is, instead of checking on
 // every call that its concrete type implements the interface.
@@ -138,6 +137,7 @@ func ctxValue(ctx *context.Context) reflect.Value { return reflect.ValueOf(ctx).
 // streamValue is *st as a reflect.Value of the interface type Stream (see ctxValue).
 func streamValue(st *Stream) reflect.Value { return reflect.ValueOf(st).Elem() }
 
+// reflectMethod returns the endpoint of a method, or nil and why it does not qualify.
 func reflectMethod(rcvr reflect.Value, m reflect.Method, name string) (*endpoint, string) {
 	mt := m.Type
 	if mt.NumOut() != 1 || mt.Out(0) != typeOfError {

@@ -151,16 +151,7 @@ func (nc *nativeConn) readLoop() *nativeServerStream {
 			deadline = now.Add(limits.IdleTimeout)
 			_ = nc.c.SetReadDeadline(deadline)
 		}
-		// While whole frames are buffered, their replies are held back to share one
-		// write, which the reader makes before it waits for the connection.
-		if buffered := wire.Buffered(nc.br); buffered != nc.holding {
-			nc.holding = buffered
-			if buffered {
-				nc.w.Hold()
-			} else {
-				_ = nc.w.Release()
-			}
-		}
+		nc.holdWhileBuffered()
 		h, err := wire.ReadFrameHeader(nc.br)
 		if err != nil {
 			if isTimeout(err) && nc.busy() {
@@ -249,6 +240,22 @@ func (nc *nativeConn) readLoop() *nativeServerStream {
 		if cap(payload) > 64<<10 {
 			payload = nil // do not keep a large message's buffer for the connection's life
 		}
+	}
+}
+
+// holdWhileBuffered holds the writer while whole frames are buffered, so that their
+// replies share one write, and releases it (writing what waits) once none is: before
+// the reader waits for the connection. Reader only.
+func (nc *nativeConn) holdWhileBuffered() {
+	buffered := wire.Buffered(nc.br)
+	if buffered == nc.holding {
+		return
+	}
+	nc.holding = buffered
+	if buffered {
+		nc.w.Hold()
+	} else {
+		_ = nc.w.Release()
 	}
 }
 

@@ -164,9 +164,8 @@ func (w *Writer) Release() error {
 
 // Wait blocks until the frames committed so far have been written, or the writer
 // failed: a Commit whose frames another goroutine writes returns before they are. It
-// ends a Hold. Call
-// it before closing a connection whose last frames must get out (each write is bounded
-// by the writer's timeout).
+// ends a Hold. Call it before closing a connection whose last frames must get out (each
+// write is bounded by the writer's timeout).
 func (w *Writer) Wait() {
 	w.mu.Lock()
 	if w.held {
