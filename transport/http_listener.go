@@ -78,24 +78,34 @@ func (l *httpListener) dispatch(t task) {
 }
 
 func (l *httpListener) worker(t task) {
+	// The idle timer is armed once and left running while the worker works: resetting
+	// it per call would make it the runtime's earliest timer over and over, and each
+	// time that wakes the thread sleeping in the network poller. When it fires, a
+	// worker that has not been idle for workerIdle yet sets it for the rest.
 	var idle *time.Timer
 	for {
 		t.nc.runReader()
 		t = task{}
 		if l.idleWorkers.Add(1) > maxIdleWorkers {
 			l.idleWorkers.Add(-1)
+			if idle != nil {
+				idle.Stop()
+			}
 			return
 		}
+		since := time.Now()
 		if idle == nil {
 			idle = time.NewTimer(workerIdle)
-		} else {
-			idle.Reset(workerIdle)
 		}
+	wait:
 		select {
 		case t = <-l.work:
 			l.idleWorkers.Add(-1)
-			idle.Stop()
 		case <-idle.C:
+			if d := time.Since(since); d < workerIdle {
+				idle.Reset(workerIdle - d)
+				goto wait
+			}
 			l.idleWorkers.Add(-1)
 			return
 		case <-l.workersDone:

@@ -194,12 +194,15 @@ func (p *nativePool) dial(ctx context.Context, addr string, timeout time.Duratio
 		pingTimeout: pingTimeout,
 		lastRecv:    time.Now(),
 		lastBusy:    time.Now(),
+		rdWake:      make(chan struct{}, 1),
+		closed:      make(chan struct{}),
 	}
 	if cc.maxStreams <= 0 {
 		cc.maxStreams = 1
 	}
 	cc.w = wire.NewWriter(c, 0, func(err error) { _ = c.Close() })
 	cc.w.Busy = func() bool { return cc.active.Load() > 1 }
+	cc.rd.Lock() // the reader goroutine starts out reading
 	return cc, nil
 }
 
@@ -214,8 +217,22 @@ type clientConn struct {
 	maxStreams  int
 	ping        time.Duration
 	pingTimeout time.Duration
-	lastRecv    time.Time // reader goroutine only
 	lastBusy    time.Time // when a stream last ended or began
+
+	// One goroutine at a time reads the connection, the one holding rd: a unary caller
+	// waiting for its own reply (it leads: the reply needs no hand-off to reach it), or
+	// the connection's reader goroutine, which reads while calls wait and no caller
+	// leads, and between calls keeps the keepalive and learns of a server gone.
+	rd     sync.Mutex
+	rdWake chan struct{} // cap 1: rd is handed to the reader goroutine
+	closed chan struct{} // closed by fail
+	leads  atomic.Uint32 // readings led by callers, so far
+	// held with rd
+	payload  []byte
+	rdl      time.Time // the read deadline set on c
+	lastRecv time.Time
+	got      bool // frames arrived since lastRecv was set
+	pinged   bool
 
 	mu       sync.Mutex
 	streams  map[uint32]*clientStream
@@ -349,6 +366,7 @@ func (cc *clientConn) fail(err error) {
 		return
 	}
 	cc.err = err
+	close(cc.closed)
 	streams := cc.streams
 	cc.streams = make(map[uint32]*clientStream)
 	goaway, last := cc.goaway, cc.lastID
@@ -365,75 +383,196 @@ func (cc *clientConn) fail(err error) {
 	}
 }
 
-// readLoop reads the server's frames until the connection dies, pinging it when quiet.
+// readerRest is how long the reader goroutine leaves a connection with no call waiting
+// unread once callers read it themselves: one caller making call after call keeps
+// reading its own replies, and a connection no one calls on is still read soon, for
+// its keepalive and to learn that the server closed it.
+const readerRest = 5 * time.Millisecond
+
+// readLoop is the connection's reader goroutine. It reads while calls wait and no
+// caller leads, then rests, until the connection dies.
 func (cc *clientConn) readLoop() {
-	var payload []byte
-	var deadline time.Time
-	pinged := false
-	got := false // frames arrived since lastRecv was set
+	var rest *time.Timer
+	for {
+		if !cc.readWhileWaited() {
+			if rest != nil {
+				rest.Stop()
+			}
+			return
+		}
+		cc.rd.Unlock()
+		if cc.active.Load() > 0 && cc.rd.TryLock() {
+			continue // a call began as the reading stopped
+		}
+		leads := cc.leads.Load()
+		if rest == nil {
+			rest = time.NewTimer(readerRest)
+		} else {
+			rest.Reset(readerRest)
+		}
+	wait:
+		select {
+		case <-cc.rdWake:
+		case <-rest.C:
+			// callers read the connection meanwhile, or one reads it now
+			if n := cc.leads.Load(); n != leads || !cc.rd.TryLock() {
+				leads = n
+				rest.Reset(readerRest)
+				goto wait
+			}
+		case <-cc.closed:
+			rest.Stop()
+			return
+		}
+	}
+}
+
+// readWhileWaited reads the server's frames, pinging it when quiet, until no call waits
+// and no whole frame is buffered (true), or the connection dies (false). Holder of rd.
+func (cc *clientConn) readWhileWaited() bool {
 	// The keepalive deadline is pushed back only when a read may wait (nothing whole is
 	// buffered), and only when it is more than slack early: a busy connection does not
 	// read the clock and reset a timer per frame.
 	slack := min(time.Second, cc.ping/4)
+	if cc.got {
+		cc.lastRecv, cc.got = time.Now(), false // callers led the reading
+	}
 	for {
 		if cc.br.Buffered() < wire.HeaderLen {
-			if got {
-				cc.lastRecv, got = time.Now(), false
+			if cc.got {
+				cc.lastRecv, cc.got = time.Now(), false
 			}
-			if want := cc.lastRecv.Add(cc.ping); !pinged && (deadline.IsZero() || want.Sub(deadline) > slack || want.Before(deadline)) {
-				deadline = want
-				_ = cc.c.SetReadDeadline(deadline)
+			if want := cc.lastRecv.Add(cc.ping); !cc.pinged && (cc.rdl.IsZero() || want.Sub(cc.rdl) > slack || want.Before(cc.rdl)) {
+				cc.setReadDeadline(want)
 			}
 		}
-		h, err := wire.ReadFrameHeader(cc.br)
-		if err != nil {
-			if isTimeout(err) {
-				if pinged {
-					cc.fail(fmt.Errorf("no answer to a ping within %s", cc.pingTimeout))
-					return
-				}
-				if got {
-					cc.lastRecv, got = time.Now(), false
-				}
-				if time.Since(cc.lastRecv) < cc.ping {
-					deadline = time.Time{}
-					continue
-				}
-				if cc.idleTooLong() {
-					cc.fail(ErrClosed)
-					return
-				}
-				pinged = true
-				deadline = time.Now().Add(cc.pingTimeout)
-				_ = cc.c.SetReadDeadline(deadline)
-				cc.control(wire.TypePing, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+		ok, timeout := cc.readFrame()
+		if timeout {
+			if cc.pinged {
+				cc.fail(fmt.Errorf("no answer to a ping within %s", cc.pingTimeout))
+				return false
+			}
+			if cc.got {
+				cc.lastRecv, cc.got = time.Now(), false
+			}
+			if time.Since(cc.lastRecv) < cc.ping {
+				cc.rdl = time.Time{} // set for a caller's deadline, or pushed back since
 				continue
 			}
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
+			if cc.idleTooLong() {
+				cc.fail(ErrClosed)
+				return false
 			}
-			cc.fail(err)
-			return
+			cc.pinged = true
+			cc.setReadDeadline(time.Now().Add(cc.pingTimeout))
+			cc.control(wire.TypePing, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+			continue
 		}
-		if h.Length > 1<<31 {
-			cc.fail(fmt.Errorf("frame of %d bytes", h.Length))
-			return
+		if !ok {
+			return false
 		}
-		if payload, err = wire.ReadPayload(cc.br, h.Length, payload[:0]); err != nil {
-			cc.fail(err)
-			return
+		if cc.active.Load() == 0 && !wire.Buffered(cc.br) {
+			return true
 		}
-		got = true
-		if pinged {
-			pinged, deadline = false, time.Time{}
+	}
+}
+
+func (cc *clientConn) setReadDeadline(t time.Time) {
+	cc.rdl = t
+	_ = cc.c.SetReadDeadline(t)
+}
+
+// readFrame reads one frame and handles it. Holder of rd. timeout: the read deadline
+// passed before a frame began (the reading can go on); !ok otherwise: the connection
+// failed.
+func (cc *clientConn) readFrame() (ok, timeout bool) {
+	h, err := wire.ReadFrameHeader(cc.br)
+	if err != nil {
+		if isTimeout(err) {
+			return false, true
 		}
-		if err := cc.frame(h, payload); err != nil {
-			cc.fail(err)
-			return
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
 		}
-		if cap(payload) > 64<<10 {
-			payload = nil
+		cc.fail(err)
+		return false, false
+	}
+	if h.Length > 1<<31 {
+		cc.fail(fmt.Errorf("frame of %d bytes", h.Length))
+		return false, false
+	}
+	if uint32(cc.br.Buffered()) < h.Length && !cc.rdl.IsZero() && time.Until(cc.rdl) < cc.ping {
+		// a deadline for the gaps between frames must not cut a frame off midway
+		cc.setReadDeadline(time.Now().Add(cc.ping + cc.pingTimeout))
+	}
+	payload, err := wire.ReadPayload(cc.br, h.Length, cc.payload[:0])
+	if err != nil {
+		cc.fail(err)
+		return false, false
+	}
+	cc.got = true
+	if cc.pinged {
+		cc.pinged, cc.rdl = false, time.Time{}
+	}
+	if err := cc.frame(h, payload); err != nil {
+		cc.fail(err)
+		return false, false
+	}
+	if cap(payload) > 64<<10 {
+		payload = nil
+	}
+	cc.payload = payload
+	return true, false
+}
+
+// lead reads the connection for a unary call until its reply is in; its caller holds
+// rd. expired reports that the call's deadline dl passed first. Others' replies read
+// meanwhile are delivered to them, and the reading passes to the reader goroutine if
+// calls still wait.
+func (cc *clientConn) lead(cs *clientStream, dl time.Time) (expired bool) {
+	cc.leads.Add(1)
+	for len(cs.done) == 0 {
+		// The deadline is set again only when the one set would come after dl: one
+		// set for an earlier call, sooner, only wakes the reading early.
+		if cc.rdl.IsZero() || cc.rdl.After(dl) {
+			cc.setReadDeadline(dl)
 		}
+		ok, timeout := cc.readFrame()
+		if timeout {
+			if time.Now().Before(dl) {
+				cc.rdl = time.Time{}
+				continue
+			}
+			expired = true
+			break
+		}
+		if !ok {
+			break // the connection failed, and cs with it
+		}
+	}
+	if expired {
+		// The server may be gone without a word: the reader goroutine takes the
+		// reading on, and pings it if it stays quiet.
+		cc.rdWake <- struct{}{}
+		return true
+	}
+	// replies to other calls that are here already are delivered before the reading
+	// passes on
+	for wire.Buffered(cc.br) {
+		if ok, _ := cc.readFrame(); !ok {
+			break
+		}
+	}
+	cc.rd.Unlock()
+	cc.ensureReader()
+	return false
+}
+
+// ensureReader has the reader goroutine read the connection if calls wait and no one
+// reads it.
+func (cc *clientConn) ensureReader() {
+	if cc.active.Load() > 0 && cc.rd.TryLock() {
+		cc.rdWake <- struct{}{}
 	}
 }
 
@@ -580,6 +719,7 @@ type nativeSocket struct {
 	fallback Client // the HTTP socket, when the server is HTTP only
 	reuse    bool   // from DialWith: back to socketPool after Close
 	timer    *time.Timer
+	timerAt  time.Time // when timer fires; zero when it is not armed
 	hdrBuf   [12]wire.Field
 	scratch  [48]byte
 	unary    clientStream
@@ -693,6 +833,9 @@ func (s *nativeSocket) send(m *Message, fields wire.Fields, body []byte) error {
 			return err
 		}
 		s.cs = cs
+		if s.stream {
+			cc.ensureReader()
+		}
 		if s.stream && ctx.Done() != nil {
 			// a cancelled stream is cancelled at the server too, blocked or not, and a
 			// Recv waiting returns at once
@@ -887,35 +1030,60 @@ func (s *nativeSocket) recvUnary(m *Message) error {
 // waitUnary waits for the reply of a unary call, or cancels it with the call's context.
 func (s *nativeSocket) waitUnary(cs *clientStream) error {
 	ctx := s.opts.Context
+	cc := cs.cc
 	if lc, ok := ctx.(*callctx.Ctx); ok && !lc.Armed() {
 		// wait with the socket's own timer: the context's would be made for this wait
 		if dl, ok := lc.Deadline(); ok {
+			if lc.Parent().Done() == nil && cc.rd.TryLock() {
+				// No one reads the connection: the caller reads its reply itself. (Only
+				// a deadline can end the call early: a caller would not notice its
+				// context's cancellation while it reads.)
+				if cc.lead(cs, dl) && cc.forget(cs) {
+					cc.control(wire.TypeCancel, cs.id, wire.CodeCancel)
+					return lc.Err()
+				}
+				<-cs.done
+				return nil
+			}
+			cc.ensureReader()
 			select {
 			case <-cs.done:
 				return nil
 			default:
 			}
+			// The timer stays armed from call to call: it is set again only when it
+			// would fire after this call's deadline, or did fire. Resetting it per call
+			// would make it the runtime's earliest timer each time, which wakes the
+			// thread sleeping in the network poller.
 			if s.timer == nil {
-				s.timer = time.NewTimer(time.Until(dl))
-			} else {
+				s.timer, s.timerAt = time.NewTimer(time.Until(dl)), dl
+			} else if s.timerAt.IsZero() || s.timerAt.After(dl) {
 				s.timer.Reset(time.Until(dl))
+				s.timerAt = dl
 			}
+		wait:
 			select {
 			case <-cs.done:
-				s.timer.Stop()
 				return nil
 			case <-lc.Parent().Done():
-				s.timer.Stop()
 			case <-s.timer.C:
+				s.timerAt = time.Time{}
+				if now := time.Now(); now.Before(dl) {
+					// set for an earlier call's deadline
+					s.timer.Reset(dl.Sub(now))
+					s.timerAt = dl
+					goto wait
+				}
 			}
-			if cs.cc.forget(cs) {
-				cs.cc.control(wire.TypeCancel, cs.id, wire.CodeCancel)
+			if cc.forget(cs) {
+				cc.control(wire.TypeCancel, cs.id, wire.CodeCancel)
 				return lc.Err()
 			}
 			<-cs.done
 			return nil
 		}
 	}
+	cc.ensureReader()
 	select {
 	case <-cs.done:
 	case <-ctx.Done():
@@ -995,9 +1163,9 @@ func (s *nativeSocket) Close() error {
 		// no call in flight (Recv took its reply): the socket can serve another Dial
 		done := s.unary.done
 		if len(done) == 0 {
-			timer := s.timer
+			timer, timerAt := s.timer, s.timerAt
 			*s = nativeSocket{}
-			s.unary.done, s.timer = done, timer
+			s.unary.done, s.timer, s.timerAt = done, timer, timerAt
 			socketPool.Put(s)
 		}
 	}
