@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/seed-b3892490/micro/internal/callctx"
 	"github.com/seed-b3892490/micro/internal/wire"
 	"github.com/seed-b3892490/micro/transport"
 	"github.com/seed-b3892490/micro/transport/headers"
@@ -207,8 +208,14 @@ func client(t *testing.T, opts ...transport.Option) *transport.HTTPTransport {
 	return tr
 }
 
-// call makes one unary call to endpoint with body.
+// call makes one unary call to endpoint with body. Its context is a call context, the
+// kind the client package gives a call: with a parent that cannot be cancelled, the
+// caller reads its reply itself when no one else reads the connection.
 func call(ctx context.Context, tr transport.Transport, addr, endpoint string, body []byte) (transport.Message, error) {
+	return callCtx(callctx.New(ctx, time.Now().Add(time.Minute)), tr, addr, endpoint, body)
+}
+
+func callCtx(ctx context.Context, tr transport.Transport, addr, endpoint string, body []byte) (transport.Message, error) {
 	var m transport.Message
 	c, err := tr.Dial(addr, transport.WithContext(ctx))
 	if err != nil {
@@ -1394,4 +1401,114 @@ func FuzzNativeServer(f *testing.F) {
 		}
 		mustCall(t, tr, l.Addr())
 	})
+}
+
+// TestNativeCallerReadsOthersReplies: a caller that reads the connection for its own reply
+// delivers the replies it reads for other calls: fast calls made on the same connection
+// while a slow one waits return at once.
+func TestNativeCallerReadsOthersReplies(t *testing.T) {
+	checkLeaks(t)
+	g := newGate(t)
+	l, sl := listen(t, transport.NewHTTPTransport(), transport.Limits{}, g.handle)
+	tr := client(t)
+	if _, err := call(context.Background(), tr, l.Addr(), "Echo.Call", nil); err != nil {
+		t.Fatal(err)
+	}
+	<-g.started
+	slow := blockingCalls(t, g, tr, l.Addr(), 1)
+	for i := 0; i < 20; i++ {
+		body := []byte(fmt.Sprint("fast-", i))
+		m, err := call(context.Background(), tr, l.Addr(), "Echo.Call", body)
+		if err != nil || string(m.Body) != string(body) {
+			t.Fatalf("fast call %d while a slow one waits: %q %v", i, m.Body, err)
+		}
+		<-g.started
+	}
+	select {
+	case err := <-slow:
+		t.Fatalf("the slow call returned before its handler did: %v", err)
+	default:
+	}
+	g.open()
+	if err := <-slow; err != nil {
+		t.Fatalf("the slow call: %v", err)
+	}
+	if n := len(sl.conns); n != 1 {
+		t.Fatalf("%d connections, want all calls on one", n)
+	}
+}
+
+// TestNativeSilentServerWhileCallersRead: calls whose callers read their own replies time
+// out one after another on a connection whose server went silent; the keepalive still
+// finds it dead (KeepAlive(200 ms, 200 ms)), and the next call goes over a new one.
+func TestNativeSilentServerWhileCallersRead(t *testing.T) {
+	g := newGate(t)
+	l, _ := listen(t, transport.NewHTTPTransport(), transport.Limits{}, g.handle)
+	p := newSilencer(t, l.Addr())
+	tr := client(t, transport.KeepAlive(200*time.Millisecond, 200*time.Millisecond))
+	addr := p.ln.Addr().String()
+	within := func(d time.Duration) error {
+		_, err := callCtx(callctx.New(context.Background(), time.Now().Add(d)), tr, addr, "Echo.Call", nil)
+		return err
+	}
+	if err := within(waitFor); err != nil {
+		t.Fatal(err)
+	}
+	p.silent.Store(true)
+	deadline := time.Now().Add(waitFor)
+	timedOut := 0
+	for closed := false; !closed; {
+		err := within(50 * time.Millisecond)
+		if err == nil {
+			t.Fatal("a call to the silent server succeeded")
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			timedOut++
+		}
+		select {
+		case <-p.closed:
+			closed = true
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the silent connection was not closed within %s (%d calls timed out)", waitFor, timedOut)
+		}
+	}
+	if timedOut == 0 {
+		t.Fatal("no call timed out on the silent connection")
+	}
+	p.silent.Store(false)
+	if err := within(waitFor); err != nil {
+		t.Fatalf("the call after the silence: %v", err)
+	}
+}
+
+// TestNativeServerGoneBetweenCalls: the server's end of a connection closes without a
+// GOAWAY (as in a crash) while no call runs on it, after calls whose callers read their
+// own replies. The client still reads the connection between calls, so it learns of the
+// close: the next call goes over a new connection and succeeds.
+func TestNativeServerGoneBetweenCalls(t *testing.T) {
+	checkLeaks(t)
+	g := newGate(t)
+	l, sl := listen(t, transport.NewHTTPTransport(), transport.Limits{}, g.handle)
+	tr := client(t)
+	for i := 0; i < 10; i++ {
+		if _, err := call(context.Background(), tr, l.Addr(), "Echo.Call", nil); err != nil {
+			t.Fatal(err)
+		}
+		<-g.started
+	}
+	sl.mu.Lock()
+	_ = sl.conns[0].Conn.Close()
+	sl.mu.Unlock()
+	// The reader goroutine rests 5 ms after the callers last read; this waits twenty
+	// times that.
+	time.Sleep(100 * time.Millisecond)
+	if _, err := call(context.Background(), tr, l.Addr(), "Echo.Call", nil); err != nil {
+		t.Fatalf("the call after the server closed the connection: %v", err)
+	}
+	<-g.started
+	if n := len(sl.conns); n != 2 {
+		t.Fatalf("%d connections, want 2", n)
+	}
 }
