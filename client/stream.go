@@ -151,11 +151,14 @@ type rpcStream struct {
 	m      codec.Marshaler
 
 	smu  sync.Mutex
-	sent bool // CloseSend was called
+	sent bool              // CloseSend was called
+	smsg transport.Message // what Send sends, reused
+	sbuf []byte            // what Send encodes into, reused
 
 	rmu   sync.Mutex
 	err   error // what ended receiving; io.EOF for a clean end
 	ended bool
+	rmsg  transport.Message // what Recv receives into, reused
 
 	closeOnce sync.Once
 }
@@ -170,16 +173,23 @@ func (s *rpcStream) Response() Response { return nil }
 // stream's context ends. Once the server has ended the stream it returns io.EOF; Recv
 // then returns the server's verdict.
 func (s *rpcStream) Send(v interface{}) error {
-	body, err := s.m.Marshal(v)
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	body, owned, err := codecs.MarshalAppend(s.m, s.sbuf, v)
 	if err != nil {
 		return errors.Wrap(err, clientID, 500, fmt.Sprintf("encode a message of %s: %v", s.req.Endpoint(), err))
 	}
-	s.smu.Lock()
-	defer s.smu.Unlock()
 	if s.sent {
 		return stderrors.New("client: Send after CloseSend")
 	}
-	if err := s.sock.Send(&transport.Message{Body: body}); err != nil {
+	// sockets do not keep a message once Send returns: its struct and buffer serve again
+	s.smsg = transport.Message{Body: body}
+	err = s.sock.Send(&s.smsg)
+	s.smsg = transport.Message{}
+	if owned {
+		s.sbuf = codecs.Keep(body)
+	}
+	if err != nil {
 		if s.ctx.Err() != nil {
 			return contextError(s.ctx.Err(), s.req)
 		}
@@ -209,8 +219,9 @@ func (s *rpcStream) Recv(v interface{}) error {
 	if s.ended {
 		return s.err
 	}
-	var msg transport.Message
-	if err := s.sock.Recv(&msg); err != nil {
+	s.rmsg = transport.Message{}
+	msg := &s.rmsg
+	if err := s.sock.Recv(msg); err != nil {
 		if s.ctx.Err() != nil {
 			err = contextError(s.ctx.Err(), s.req)
 		} else {
@@ -221,13 +232,15 @@ func (s *rpcStream) Recv(v interface{}) error {
 	}
 	if msg.Header[transport.EOS] != "" {
 		err := io.EOF
-		if e := replyError(&msg); e != nil {
+		if e := replyError(msg); e != nil {
 			err = e
 		}
 		s.finish(err)
 		return err
 	}
-	if err := s.m.Unmarshal(msg.Body, v); err != nil {
+	body := msg.Body
+	*msg = transport.Message{}
+	if err := s.m.Unmarshal(body, v); err != nil {
 		return errors.Wrap(err, clientID, 500, fmt.Sprintf("decode a message of %s: %v", s.req.Endpoint(), err))
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/seed-b3892490/micro/codec"
+	"github.com/seed-b3892490/micro/internal/codecs"
 	"github.com/seed-b3892490/micro/transport"
 	"github.com/seed-b3892490/micro/transport/headers"
 )
@@ -28,9 +29,12 @@ type rpcStream struct {
 
 	smu  sync.Mutex
 	sent int
+	smsg transport.Message // what Send sends, reused
+	sbuf []byte            // what Send encodes into, reused
 
-	rmu sync.Mutex
-	err error
+	rmu  sync.Mutex
+	err  error
+	rmsg transport.Message // what Recv receives into, reused
 }
 
 func (s *rpcStream) Context() context.Context { return s.ctx }
@@ -39,20 +43,27 @@ func (s *rpcStream) Request() Request         { return s.req }
 // Send encodes v and sends it. It blocks while the client does not read (flow control)
 // and fails once the stream is over or its context ended.
 func (s *rpcStream) Send(v interface{}) error {
-	body, err := s.m.Marshal(v)
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	body, owned, err := codecs.MarshalAppend(s.m, s.sbuf, v)
 	if err != nil {
 		return err
 	}
-	s.smu.Lock()
-	defer s.smu.Unlock()
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
-	msg := &transport.Message{Body: body}
+	// sockets do not keep a message once Send returns: its struct and buffer serve again
+	msg := &s.smsg
+	*msg = transport.Message{Body: body}
 	if s.ndjson && s.sent == 0 {
 		msg.Header = map[string]string{transport.NDJSON: "1", headers.ContentType: s.ct}
 	}
-	if err := s.sock.Send(msg); err != nil {
+	err = s.sock.Send(msg)
+	*msg = transport.Message{}
+	if owned {
+		s.sbuf = codecs.Keep(body)
+	}
+	if err != nil {
 		if cerr := s.ctx.Err(); cerr != nil {
 			return cerr
 		}
@@ -75,9 +86,10 @@ func (s *rpcStream) Recv(v interface{}) error {
 		s.pending = nil
 		return s.m.Unmarshal(body, v)
 	}
+	msg := &s.rmsg
 	for {
-		var msg transport.Message
-		if err := s.sock.Recv(&msg); err != nil {
+		*msg = transport.Message{}
+		if err := s.sock.Recv(msg); err != nil {
 			if err != io.EOF {
 				if cerr := s.ctx.Err(); cerr != nil {
 					err = cerr
@@ -91,7 +103,9 @@ func (s *rpcStream) Recv(v interface{}) error {
 			continue
 		}
 		s.dropOpen = false
-		return s.m.Unmarshal(msg.Body, v)
+		body := msg.Body
+		*msg = transport.Message{}
+		return s.m.Unmarshal(body, v)
 	}
 }
 

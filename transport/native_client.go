@@ -214,6 +214,7 @@ type clientConn struct {
 	br          *bufio.Reader
 	w           *wire.Writer
 	dec         wire.Decoder
+	slab        bodySlab // used by the holder of rd
 	maxStreams  int
 	ping        time.Duration
 	pingTimeout time.Duration
@@ -603,7 +604,7 @@ func (cc *clientConn) frame(h wire.FrameHeader, payload []byte) error {
 			return err
 		}
 		if len(body) > 0 {
-			body = append([]byte(nil), body...)
+			body = cc.slab.copy(body)
 		}
 		if cs != nil {
 			cs.deliver(fields, body, end)

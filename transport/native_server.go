@@ -37,6 +37,7 @@ type nativeConn struct {
 	br       *bufio.Reader
 	w        *wire.Writer
 	dec      wire.Decoder
+	slab     bodySlab // used by the reader, as dec is
 	local    string
 	remote   string
 	ctx      context.Context // cancelled when the connection closes
@@ -366,7 +367,7 @@ func (nc *nativeConn) open(h wire.FrameHeader, payload []byte) (*nativeServerStr
 		return nil, false
 	}
 	if len(body) > 0 {
-		body = append([]byte(nil), body...)
+		body = nc.slab.copy(body)
 	}
 	if int64(len(body)) > nc.l.limits.MaxMsgSize {
 		nc.sendError(h.Stream, merrors.RequestEntityTooLarge(errorID, "request exceeds %d bytes", nc.l.limits.MaxMsgSize).(*merrors.Error), "")
@@ -456,7 +457,7 @@ func (nc *nativeConn) message(h wire.FrameHeader, payload []byte) bool {
 		return true // a stream that ended: its late frames are dropped
 	}
 	if len(body) > 0 {
-		body = append([]byte(nil), body...)
+		body = nc.slab.copy(body)
 	}
 	if int64(len(body)) > nc.l.limits.MaxMsgSize {
 		st.in.fail(fmt.Errorf("%w: a message exceeds %d bytes", errTooLarge, nc.l.limits.MaxMsgSize))

@@ -11,6 +11,32 @@ import (
 // other: a writer that has this much unread by its peer waits in Send.
 const streamWindow = 256 << 10
 
+// slabSize is the size of the chunks bodySlab carves bodies from, and slabMax the
+// largest body it carves: a larger one gets its own allocation.
+const (
+	slabSize = 4 << 10
+	slabMax  = 512
+)
+
+// bodySlab copies small bodies out of a connection's read buffer into shared chunks, so
+// that most bodies cost no allocation of their own. A body keeps its whole chunk alive;
+// each body's capacity ends with it, so appending to one reallocates instead of writing
+// over the next. The connection's reading goroutine is its only user.
+type bodySlab struct{ chunk []byte }
+
+// copy returns a copy of b that does not alias the read buffer.
+func (s *bodySlab) copy(b []byte) []byte {
+	if len(b) > slabMax {
+		return append([]byte(nil), b...)
+	}
+	if cap(s.chunk)-len(s.chunk) < len(b) {
+		s.chunk = make([]byte, 0, slabSize)
+	}
+	n := len(s.chunk)
+	s.chunk = append(s.chunk, b...)
+	return s.chunk[n:len(s.chunk):len(s.chunk)]
+}
+
 // inMsg is a message received on a native stream.
 type inMsg struct {
 	hdr  wire.Fields

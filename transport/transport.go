@@ -35,7 +35,10 @@ type Message struct {
 	Body   []byte
 }
 
-// Socket is a bidirectional sequence of Messages with one peer.
+// Socket is a bidirectional sequence of Messages with one peer. Send is done with its
+// Message when it returns: it keeps neither the Message nor its Header or Body, which
+// the client and server reuse for their next message (a transport that hands messages
+// on later must copy them). Recv sets both fields of the Message it is given.
 type Socket interface {
 	Recv(*Message) error
 	Send(*Message) error

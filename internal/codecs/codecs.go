@@ -38,8 +38,8 @@ var builtinNew = Builtin()
 // Micro's JSON codec writes them.
 var builtin = map[string]codec.Marshaler{
 	"application/json":         jsonLine{},
-	"application/protobuf":     proto.Marshaler{},
-	"application/x-protobuf":   proto.Marshaler{},
+	"application/protobuf":     protoWire{},
+	"application/x-protobuf":   protoWire{},
 	"application/octet-stream": mbytes.Marshaler{},
 	"text/plain":               text.Marshaler{},
 }
