@@ -1512,3 +1512,52 @@ func TestNativeServerGoneBetweenCalls(t *testing.T) {
 		t.Fatalf("%d connections, want 2", n)
 	}
 }
+
+// TestNativeReceivedBodiesStayPut: the bodies Recv returns are the caller's. Kept side
+// by side, they still hold what was sent after later messages were read over the same
+// connection buffer, and appending to one leaves its neighbour alone, on both sides (the
+// server's echo sends back the bodies it received). The client reuses one buffer for
+// all its Sends: a body is copied before Send returns.
+func TestNativeReceivedBodiesStayPut(t *testing.T) {
+	checkLeaks(t)
+	ss := newStreamServer(t)
+	l, _ := listen(t, transport.NewHTTPTransport(), transport.Limits{}, ss.handle)
+	c := openStream(t, client(t), l.Addr(), "echo")
+	sizes := []int{1, 7, 300, 511, 512, 513, 2000, 3, 4096, 5000, 9, 1, 700, 64}
+	var kept [][]byte
+	var out []byte
+	for i, n := range sizes {
+		out = out[:0]
+		for j := 0; j < n; j++ {
+			out = append(out, byte('a'+(i+j)%26))
+		}
+		if err := c.Send(&transport.Message{Body: out}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		for j := range out {
+			out[j] = '#' // the buffer is free once Send returns
+		}
+		var in transport.Message
+		if err := c.Recv(&in); err != nil {
+			t.Fatalf("recv %d: %v", i, err)
+		}
+		kept = append(kept, in.Body)
+	}
+	for i, b := range kept {
+		if len(b) != sizes[i] {
+			t.Fatalf("body %d: %d bytes, sent %d", i, len(b), sizes[i])
+		}
+		for j := range b {
+			if b[j] != byte('a'+(i+j)%26) {
+				t.Fatalf("body %d changed at byte %d: %q", i, j, b[j])
+			}
+		}
+	}
+	for i := range kept[:len(kept)-1] {
+		next := append([]byte(nil), kept[i+1]...)
+		_ = append(kept[i], "overwrite"...)
+		if !bytes.Equal(kept[i+1], next) {
+			t.Fatalf("appending to body %d changed body %d", i, i+1)
+		}
+	}
+}
