@@ -394,8 +394,10 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 	if !ok {
 		return errors.InternalServerError(clientID, "unsupported Content-Type %q", ct)
 	}
-	body, err := m.Marshal(req.Body())
+	bodyBuf := codecs.GetBuf()
+	body, owned, err := codecs.MarshalAppend(m, *bodyBuf, req.Body())
 	if err != nil {
+		codecs.PutBuf(bodyBuf, nil, false)
 		return errors.Wrap(err, clientID, 500, fmt.Sprintf("encode the %s request of %s: %v", media, req.Endpoint(), err))
 	}
 	if copts.ConnectionTimeout > 0 {
@@ -424,7 +426,13 @@ func (c *rpcClient) call(ctx context.Context, node *registry.Node, req Request, 
 		if err != nil {
 			return err
 		}
-		if err := fs.SendFields(fields, body); err != nil {
+		err = fs.SendFields(fields, body)
+		if fs.Native() {
+			// the native protocol is done with the body once SendFields returns; HTTP
+			// may read it after the call, so its buffer is left to the garbage collector
+			codecs.PutBuf(bodyBuf, body, owned)
+		}
+		if err != nil {
 			return c.transportError(ctx, err, node, req)
 		}
 	} else {
@@ -570,6 +578,7 @@ func callHeaders(ctx context.Context, req Request, id string) (map[string]string
 type fieldsSender interface {
 	HeaderBuf() (wire.Fields, []byte)
 	SendFields(wire.Fields, []byte) error
+	Native() bool
 }
 
 // appendCallHeaders appends the headers of a call to dst (callHeaders without Accept);

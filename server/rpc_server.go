@@ -638,13 +638,17 @@ func (s *rpcServer) serve(sock transport.Socket, msg *transport.Message) {
 		s.sendError(sock, s.toError(name, err))
 		return
 	}
-	body, err := m.Marshal(rsp)
+	buf := codecs.GetBuf()
+	body, owned, err := codecs.MarshalAppend(m, *buf, rsp)
 	if err != nil {
+		codecs.PutBuf(buf, nil, false)
 		s.sendError(sock, errors.InternalServerError(name, "cannot encode the %s reply of %s: %v", media, epName, err).(*errors.Error))
 		return
 	}
 	req.reply = transport.Message{Header: replyHeader(ct), Body: body} // in req: no allocation of its own
 	_ = sock.Send(&req.reply)
+	req.reply.Body = nil
+	codecs.PutBuf(buf, body, owned) // Send is done with the body
 }
 
 // messagePool recycles the Message each ServeConn reads requests into (nothing keeps a

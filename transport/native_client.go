@@ -756,6 +756,11 @@ func (s *nativeSocket) Send(m *Message) error {
 // HeaderBuf returns room for the header fields of the next SendFields.
 func (s *nativeSocket) HeaderBuf() (wire.Fields, []byte) { return s.hdrBuf[:0], s.scratch[:0] }
 
+// Native reports whether the socket speaks the native protocol, that is it has not
+// fallen back to HTTP. A body the native protocol sends is copied before SendFields
+// returns; HTTP may read it later.
+func (s *nativeSocket) Native() bool { return s.fallback == nil }
+
 // SendFields is Send with the header as fields (HeaderBuf's, say), so that a caller
 // making many calls builds no map. The fields are encoded before it returns.
 func (s *nativeSocket) SendFields(fields wire.Fields, body []byte) error {

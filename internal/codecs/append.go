@@ -51,12 +51,17 @@ var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 // body it holds has been sent and nothing refers to it.
 func GetBuf() *[]byte { return bufPool.Get().(*[]byte) }
 
-// PutBuf returns b, holding body (what MarshalAppend returned into *b), to the pool.
-func PutBuf(b *[]byte, body []byte) {
-	if k := Keep(body); k != nil {
+// PutBuf returns b to the pool. body and owned are what MarshalAppend returned for *b:
+// an owned body is b's buffer, perhaps grown, and kept in its place unless too large.
+func PutBuf(b *[]byte, body []byte, owned bool) {
+	if owned {
+		k := Keep(body)
+		if k == nil {
+			return
+		}
 		*b = k
-		bufPool.Put(b)
 	}
+	bufPool.Put(b)
 }
 
 func (j jsonLine) marshalAppend(dst []byte, v interface{}) ([]byte, error) {
