@@ -7,6 +7,7 @@ package callctx
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,9 @@ type Ctx struct {
 	err   error
 	timer *time.Timer
 	stop  func() bool // ends the watch on the parent
+
+	// ended is &err once err is set (it is set once), so Err can answer without mu.
+	ended atomic.Pointer[error]
 }
 
 // New returns a context that ends at deadline (zero: only with its parent or Cancel).
@@ -55,7 +59,7 @@ func (c *Ctx) Done() <-chan struct{} {
 	}
 	c.done = make(chan struct{})
 	if c.err == nil {
-		c.err = c.expired()
+		c.setErr(c.expired())
 	}
 	if c.err != nil {
 		close(c.done)
@@ -83,15 +87,32 @@ func (c *Ctx) expired() error {
 
 // Err returns nil while the context runs, then why it ended.
 func (c *Ctx) Err() error {
+	if p := c.ended.Load(); p != nil {
+		return *p
+	}
+	if c.parent.Err() == nil && (c.deadline.IsZero() || time.Now().Before(c.deadline)) {
+		return nil // running, and no lock taken: a stream asks on every message
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err == nil {
-		if c.err = c.expired(); c.err != nil && c.done != nil {
+		if c.setErr(c.expired()) && c.done != nil {
 			close(c.done)
 			c.release()
 		}
 	}
 	return c.err
+}
+
+// setErr records err, if any, as why the context ended, and reports whether it did.
+// Called with mu held and no error recorded.
+func (c *Ctx) setErr(err error) bool {
+	if err == nil {
+		return false
+	}
+	c.err = err
+	c.ended.Store(&c.err)
+	return true
 }
 
 // Value returns the parent's value for key.
@@ -107,7 +128,7 @@ func (c *Ctx) end(err error) {
 		c.release()
 		return
 	}
-	c.err = err
+	c.setErr(err)
 	if c.done != nil {
 		close(c.done)
 	}
