@@ -36,6 +36,23 @@ func TestMarshaler(t *testing.T) {
 	}
 }
 
+// Decoding replaces what the message held: a field the new data leaves out is cleared,
+// as proto.Unmarshal does, not merged.
+func TestUnmarshalReplaces(t *testing.T) {
+	m := proto.Marshaler{}
+	b, _ := m.Marshal(&testproto.Echo{Seq: 2})
+	got := &testproto.Echo{Seq: 1, Text: "old"}
+	if err := m.Unmarshal(b, got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Seq != 2 || got.Text != "" {
+		t.Fatalf("got seq %d text %q, want 2 and empty", got.Seq, got.Text)
+	}
+	if err := m.Unmarshal(nil, got); err != nil || got.Seq != 0 {
+		t.Fatalf("empty body: seq %d, %v", got.Seq, err)
+	}
+}
+
 func TestRawMessagePassesThrough(t *testing.T) {
 	raw := proto.NewMessage([]byte{1, 2, 3})
 	b, _ := proto.Marshaler{}.Marshal(raw)
