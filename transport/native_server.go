@@ -148,11 +148,16 @@ func (nc *nativeConn) readLoop() *nativeServerStream {
 	// should close.
 	slack := min(time.Second, limits.IdleTimeout/2)
 	for {
-		if now := time.Now(); !idle && deadline.Sub(now) < limits.IdleTimeout-slack {
-			deadline = now.Add(limits.IdleTimeout)
-			_ = nc.c.SetReadDeadline(deadline)
+		// A frame already buffered is read without the connection, so the clock is
+		// read only when the reader may wait: once per read, not once per frame.
+		buffered := wire.Buffered(nc.br)
+		if !buffered && !idle {
+			if now := time.Now(); deadline.Sub(now) < limits.IdleTimeout-slack {
+				deadline = now.Add(limits.IdleTimeout)
+				_ = nc.c.SetReadDeadline(deadline)
+			}
 		}
-		nc.holdWhileBuffered()
+		nc.holdWhileBuffered(buffered)
 		h, err := wire.ReadFrameHeader(nc.br)
 		if err != nil {
 			if isTimeout(err) && nc.busy() {
@@ -246,9 +251,8 @@ func (nc *nativeConn) readLoop() *nativeServerStream {
 
 // holdWhileBuffered holds the writer while whole frames are buffered, so that their
 // replies share one write, and releases it (writing what waits) once none is: before
-// the reader waits for the connection. Reader only.
-func (nc *nativeConn) holdWhileBuffered() {
-	buffered := wire.Buffered(nc.br)
+// the reader waits for the connection. buffered is wire.Buffered(nc.br). Reader only.
+func (nc *nativeConn) holdWhileBuffered(buffered bool) {
 	if buffered == nc.holding {
 		return
 	}
