@@ -58,6 +58,7 @@ type httpListener struct {
 	idleWorkers atomic.Int32
 	workersDone chan struct{}
 	closeOnce   sync.Once
+	watching    atomic.Bool // a watchdog runs
 }
 
 // maxIdleWorkers bounds the workers kept waiting for native calls.
@@ -118,6 +119,91 @@ func (l *httpListener) worker(t task) {
 
 // workerIdle is how long a worker waits for another call before it ends.
 const workerIdle = time.Second
+
+// inlineTick is how often the watchdog looks at calls served on their connection's
+// reader: one still running a tick later (between one and two ticks in all) has the
+// reading handed on to another worker, so that frames behind it are read.
+const inlineTick = 500 * time.Microsecond
+
+// watchdogQuiet is how many ticks without such a call the watchdog waits before it ends.
+const watchdogQuiet = 8
+
+// watchInline makes sure a watchdog runs: a reader is about to serve a call itself.
+func (l *httpListener) watchInline() {
+	if !l.watching.Load() && l.watching.CompareAndSwap(false, true) {
+		go l.watchdog()
+	}
+}
+
+// watchdog hands the reading of a connection on to another worker when its reader has
+// served one call for a whole tick. It ends when the listener closes, or after
+// watchdogQuiet ticks in which no call was served so.
+func (l *httpListener) watchdog() {
+	t := time.NewTicker(inlineTick)
+	defer t.Stop()
+	quiet := 0
+	for {
+		select {
+		case <-t.C:
+		case <-l.workersDone:
+			l.watching.Store(false)
+			return
+		}
+		if l.handOffInline() {
+			quiet = 0
+			continue
+		}
+		if quiet++; quiet < watchdogQuiet {
+			continue
+		}
+		l.watching.Store(false)
+		// A reader that began a call before the flag went down saw it up and started
+		// no watchdog: look once more, and go on if one did.
+		if !l.anyInline() || !l.watching.CompareAndSwap(false, true) {
+			return
+		}
+		quiet = 0
+	}
+}
+
+// handOffInline hands on the reading of each connection whose reader has served the
+// same call since the last tick, and reports whether any reader served calls since.
+func (l *httpListener) handOffInline() (active bool) {
+	var handed []*nativeConn
+	l.nativeMu.Lock()
+	for nc := range l.natives {
+		v := nc.inline.Load()
+		if v != nc.watched {
+			nc.watched, active = v, true // a call began or ended since the last tick
+			continue
+		}
+		if v&inlineServing == 0 {
+			continue
+		}
+		active = true
+		if nc.inline.CompareAndSwap(v, v&^inlineServing|inlineHanded) {
+			nc.handoffs.Add(1)
+			handed = append(handed, nc)
+		}
+	}
+	l.nativeMu.Unlock()
+	for _, nc := range handed {
+		l.dispatch(task{nc: nc})
+	}
+	return active
+}
+
+// anyInline reports whether a reader is serving a call itself.
+func (l *httpListener) anyInline() bool {
+	l.nativeMu.Lock()
+	defer l.nativeMu.Unlock()
+	for nc := range l.natives {
+		if nc.inline.Load()&inlineServing != 0 {
+			return true
+		}
+	}
+	return false
+}
 
 func newHTTPListener(ln net.Listener, limits Limits, tlsConf *tls.Config, log logger.Logger, native bool) *httpListener {
 	l := &httpListener{ln: ln, limits: limits, log: log, shutdown: make(chan struct{}), httpLn: ln}

@@ -48,6 +48,17 @@ type nativeConn struct {
 	idleSent bool      // the reader told the client the connection is idle
 	holding  bool      // the reader holds the writer: whole frames are buffered
 
+	// Serving calls on the reader (runReader): inline is the reader's state for the
+	// watchdog; inlineSeq, seenHandoffs and skipInline are the reader's own; handoffs
+	// counts the readings the watchdog handed on; watched is the watchdog's own (under
+	// the listener's nativeMu): inline as it last saw it.
+	inline       atomic.Uint64
+	inlineSeq    uint64
+	handoffs     atomic.Uint32
+	seenHandoffs uint32
+	skipInline   int
+	watched      uint64
+
 	mu      sync.Mutex
 	streams map[uint32]*nativeServerStream
 	active  atomic.Int32 // len(streams), read without mu
@@ -105,17 +116,63 @@ func (nc *nativeConn) finish() {
 	nc.l.removeNative(nc)
 }
 
-// runReader reads frames until a request opens a call, then hands the reading on to
-// another worker and serves the call itself: the call's reply does not wait for a
-// goroutine to wake. It returns when the call is served, or the connection ended.
+// runReader reads frames until a request opens a call, then serves the call itself:
+// the call's reply does not wait for a goroutine to wake. When more frames are
+// buffered, or the call is a stream, it first hands the reading on to another worker.
+// A lone unary call is served before reading on, which spares waking a worker per
+// call; should it run longer than a watchdog tick, the watchdog hands the reading on
+// (see watchdog). It returns when the reading was handed on and its call is served,
+// or the connection ended.
 func (nc *nativeConn) runReader() {
-	st := nc.readLoop()
-	if st == nil {
-		nc.finish()
-		return
+	for {
+		st := nc.readLoop()
+		if st == nil {
+			nc.finish()
+			return
+		}
+		if !nc.mayInline(st) {
+			nc.l.dispatch(task{nc: nc})
+			nc.serve(st)
+			return
+		}
+		nc.inlineSeq += inlineStep
+		serving := nc.inlineSeq | inlineServing
+		nc.inline.Store(serving)
+		nc.l.watchInline()
+		nc.serve(st)
+		if !nc.inline.CompareAndSwap(serving, nc.inlineSeq) {
+			return // the watchdog handed the reading on: another worker reads now
+		}
 	}
-	nc.l.dispatch(task{nc: nc})
-	nc.serve(st)
+}
+
+// The low bits of nativeConn.inline: whether the reader is serving a call itself, and
+// whether the watchdog handed the reading on meanwhile. The bits above count the calls
+// served so, so the watchdog tells a call that ran a whole tick from a new one.
+const (
+	inlineServing = 1
+	inlineHanded  = 2
+	inlineStep    = 4
+)
+
+// inlineSkip is how many calls a connection serves with the reading handed on first,
+// after the watchdog had to hand it on: calls there are slow, or come side by side.
+const inlineSkip = 1024
+
+// mayInline reports whether the reader may serve st before reading on: a unary call,
+// with no other frame waiting, on a connection whose calls have been quick. Reader only.
+func (nc *nativeConn) mayInline(st *nativeServerStream) bool {
+	if h := nc.handoffs.Load(); h != nc.seenHandoffs {
+		nc.seenHandoffs, nc.skipInline = h, inlineSkip
+	}
+	if st.stream || wire.Buffered(nc.br) {
+		return false
+	}
+	if nc.skipInline > 0 {
+		nc.skipInline--
+		return false
+	}
+	return true
 }
 
 // shutdown closes the connection and fails what is still running on it.

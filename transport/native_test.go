@@ -1561,3 +1561,34 @@ func TestNativeReceivedBodiesStayPut(t *testing.T) {
 		}
 	}
 }
+
+// TestNativeSlowCallLeavesConnectionRead: a lone unary call is served by the goroutine
+// that read it, before it reads on; a call that runs on (here, until the test lets it)
+// has the reading handed to another worker, so a call sent behind it on the same
+// connection is answered meanwhile, and so is every one after it.
+func TestNativeSlowCallLeavesConnectionRead(t *testing.T) {
+	checkLeaks(t)
+	g := newGate(t)
+	l, _ := listen(t, transport.NewHTTPTransport(), transport.Limits{}, g.handle)
+	r := dialRaw(t, l.Addr())
+	block := wire.Fields{{Key: headers.Endpoint, Value: "block"}, {Key: headers.ContentType, Value: "text/plain"}}
+	r.request(1, wire.FlagEnd, block, []byte("slow"))
+	g.waitStarted(t, 1)
+	for id := uint32(3); id < 9; id += 2 {
+		r.request(id, wire.FlagEnd, routing, []byte("quick"))
+		if f := r.expectReply(id); string(f.body) != "quick" {
+			t.Fatalf("reply on stream %d: %q", id, f.body)
+		}
+	}
+	g.open()
+	if f := r.expectReply(1); string(f.body) != "slow" {
+		t.Fatalf("the slow call's reply: %q", f.body)
+	}
+	// and the connection serves calls one at a time as before
+	for id := uint32(9); id < 15; id += 2 {
+		r.request(id, wire.FlagEnd, routing, []byte("next"))
+		if f := r.expectReply(id); string(f.body) != "next" {
+			t.Fatalf("reply on stream %d: %q", id, f.body)
+		}
+	}
+}
