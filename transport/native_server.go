@@ -135,12 +135,14 @@ func (nc *nativeConn) runReader() {
 			nc.serve(st)
 			return
 		}
+		// from serve on, the reader's fields may be another worker's: use locals
 		nc.inlineSeq += inlineStep
-		serving := nc.inlineSeq | inlineServing
+		done := nc.inlineSeq
+		serving := done | inlineServing
 		nc.inline.Store(serving)
 		nc.l.watchInline()
 		nc.serve(st)
-		if !nc.inline.CompareAndSwap(serving, nc.inlineSeq) {
+		if !nc.inline.CompareAndSwap(serving, done) {
 			return // the watchdog handed the reading on: another worker reads now
 		}
 	}
