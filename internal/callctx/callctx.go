@@ -25,10 +25,6 @@ type Ctx struct {
 
 	// ended is &err once err is set (it is set once), so Err can answer without mu.
 	ended atomic.Pointer[error]
-	// timed is set once Done has armed the deadline's timer: the timer ends the
-	// context at the deadline, so Err need not read the clock (as context.WithDeadline's
-	// does not).
-	timed atomic.Bool
 }
 
 // New returns a context that ends at deadline (zero: only with its parent or Cancel).
@@ -71,7 +67,6 @@ func (c *Ctx) Done() <-chan struct{} {
 	}
 	if !c.deadline.IsZero() {
 		c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.end(context.DeadlineExceeded) })
-		c.timed.Store(true)
 	}
 	if c.parent.Done() != nil {
 		c.stop = context.AfterFunc(c.parent, func() { c.end(c.parent.Err()) })
@@ -95,7 +90,7 @@ func (c *Ctx) Err() error {
 	if p := c.ended.Load(); p != nil {
 		return *p
 	}
-	if c.parent.Err() == nil && (c.deadline.IsZero() || c.timed.Load() || time.Now().Before(c.deadline)) {
+	if c.parent.Err() == nil && (c.deadline.IsZero() || time.Now().Before(c.deadline)) {
 		return nil // running, and no lock taken: a stream asks on every message
 	}
 	c.mu.Lock()
