@@ -145,3 +145,20 @@ func BenchmarkErrRunning(b *testing.B) {
 		}
 	})
 }
+
+// TestErrAtDeadlineWithDone: once the deadline has passed, Err reports it at once, even
+// with the timer armed by Done and not yet fired. Callers rely on it: a read that timed
+// out at the context's deadline asks Err whether the context ended, and must hear yes.
+func TestErrAtDeadlineWithDone(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		dl := time.Now().Add(200 * time.Microsecond)
+		c := New(context.Background(), dl)
+		c.Done()
+		for time.Now().Before(dl) {
+		}
+		if err := c.Err(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("try %d: Err = %v right after the deadline, want DeadlineExceeded", i, err)
+		}
+		c.Cancel()
+	}
+}
