@@ -181,7 +181,7 @@ func (l *httpListener) handOffInline() (active bool) {
 			continue
 		}
 		active = true
-		if nc.inline.CompareAndSwap(v, v&^inlineServing|inlineHanded) {
+		if nc.inline.CompareAndSwap(v, v&^inlineServing) {
 			nc.handoffs.Add(1)
 			handed = append(handed, nc)
 		}

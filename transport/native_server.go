@@ -148,13 +148,13 @@ func (nc *nativeConn) runReader() {
 	}
 }
 
-// The low bits of nativeConn.inline: whether the reader is serving a call itself, and
-// whether the watchdog handed the reading on meanwhile. The bits above count the calls
-// served so, so the watchdog tells a call that ran a whole tick from a new one.
+// The low bit of nativeConn.inline: the reader is serving a call itself; the watchdog
+// clears it when it hands the reading on, which the reader learns as its
+// compare-and-swap fails. The bits above count the calls served so, so the watchdog
+// tells a call that ran a whole tick from a new one.
 const (
 	inlineServing = 1
-	inlineHanded  = 2
-	inlineStep    = 4
+	inlineStep    = 2
 )
 
 // inlineSkip is how many calls a connection serves with the reading handed on first,
