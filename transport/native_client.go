@@ -335,6 +335,22 @@ func (cc *clientConn) take(id uint32) *clientStream {
 	return cs
 }
 
+// pick returns stream id for a Message frame, removed when the frame ends it, or when
+// it is a unary call's (whose one reply frame must be its last: a call sent another
+// fails).
+func (cc *clientConn) pick(id uint32, end bool) *clientStream {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cs := cc.streams[id]
+	if cs != nil && (end || !cs.stream) {
+		delete(cc.streams, id)
+		cc.active.Store(int32(len(cc.streams)))
+		cc.lastBusy = time.Now()
+		cc.maybeClose()
+	}
+	return cs
+}
+
 func (cc *clientConn) lookup(id uint32) *clientStream {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
@@ -506,6 +522,11 @@ func (cc *clientConn) readFrame() (ok, timeout bool) {
 		// a deadline for the gaps between frames must not cut a frame off midway
 		cc.setReadDeadline(time.Now().Add(cc.ping + cc.pingTimeout))
 	}
+	if h.Type == wire.TypeMessage && h.Length > skipMin {
+		if skipped, ok := cc.skipOversized(h); skipped {
+			return ok, false
+		}
+	}
 	payload, err := wire.ReadPayload(cc.br, h.Length, cc.payload[:0])
 	if err != nil {
 		cc.fail(err)
@@ -524,6 +545,52 @@ func (cc *clientConn) readFrame() (ok, timeout bool) {
 	}
 	cc.payload = payload
 	return true, false
+}
+
+// Reply frames up to skipMin bytes are read whole, their bodies checked against the
+// call's limit once decoded; a larger one is weighed first (skipOversized). The header
+// block of a frame read past is bounded by replyHeaderMax.
+const (
+	skipMin        = 64 << 10
+	replyHeaderMax = 1 << 20
+)
+
+// skipOversized reads past a reply frame too large for its call without holding it in
+// memory: one longer than the call's MaxMsgSize and a header block allow, or a large one
+// for a call that is gone. The call fails as soon as the frame's header block is read,
+// not after the rest. skipped reports that the frame was read past; ok is false when
+// the connection failed.
+func (cc *clientConn) skipOversized(h wire.FrameHeader) (skipped, ok bool) {
+	cs := cc.lookup(h.Stream)
+	if cs != nil && (cs.max <= 0 || int64(h.Length) <= cs.max+replyHeaderMax) {
+		return false, true
+	}
+	payload, err := skipPayload(cc.br, &cc.dec, h.Length, replyHeaderMax, cc.payload[:0], func(body uint32) {
+		if cs != nil {
+			cc.refuseReply(cs, h.Flags&wire.FlagEnd != 0, int64(body))
+		}
+	})
+	cc.payload = payload
+	if err != nil {
+		cc.fail(fmt.Errorf("transport: a reply frame of %d bytes: %w", h.Length, err))
+		return true, false
+	}
+	cc.got = true
+	if cc.pinged {
+		cc.pinged, cc.rdl = false, time.Time{}
+	}
+	return true, true
+}
+
+// refuseReply fails a call whose reply carries a body of size bytes, more than its
+// limit, and cancels it at the server unless end (the server already sent its last
+// frame).
+func (cc *clientConn) refuseReply(cs *clientStream, end bool, size int64) {
+	cc.forget(cs)
+	if !end {
+		cc.control(wire.TypeCancel, cs.id, wire.CodeCancel)
+	}
+	cs.broken(fmt.Errorf("transport: reply of %d bytes exceeds the limit of %d", size, cs.max))
 }
 
 // lead reads the connection for a unary call until its reply is in; its caller holds
@@ -588,12 +655,7 @@ func (cc *clientConn) frame(h wire.FrameHeader, payload []byte) error {
 	switch h.Type {
 	case wire.TypeMessage:
 		end := h.Flags&wire.FlagEnd != 0
-		var cs *clientStream
-		if end {
-			cs = cc.take(h.Stream)
-		} else {
-			cs = cc.lookup(h.Stream)
-		}
+		cs := cc.pick(h.Stream, end)
 		var dst wire.Fields
 		if cs != nil && !cs.stream {
 			dst = cs.fieldsBuf[:0] // the stream is ours until delivered
@@ -601,7 +663,21 @@ func (cc *clientConn) frame(h wire.FrameHeader, payload []byte) error {
 		// decoded even for a stream that is gone: the header table must follow
 		fields, body, err := cc.dec.Decode(payload, dst)
 		if err != nil {
+			if end && cs != nil {
+				// taken from the streams fail breaks: its reply is lost with the connection
+				cs.broken(&ConnLostError{Err: fmt.Errorf("connection to %s lost: %w", cc.addr, err)})
+			}
 			return err
+		}
+		if cs != nil && !cs.stream && !end {
+			// a unary call has one reply frame: this one is not the last
+			cc.control(wire.TypeCancel, cs.id, wire.CodeProtocol)
+			cs.broken(fmt.Errorf("transport: the server at %s sent a unary reply in more than one frame", cc.addr))
+			return nil
+		}
+		if cs != nil && cs.stream && cs.max > 0 && int64(len(body)) > cs.max {
+			cc.refuseReply(cs, end, int64(len(body)))
+			return nil
 		}
 		if len(body) > 0 {
 			body = cc.slab.copy(body)
@@ -665,6 +741,8 @@ type clientStream struct {
 	fieldsBuf [8]wire.Field
 	body      []byte
 	err       error
+
+	max int64 // the largest reply body taken (DialOptions.MaxMsgSize; 0: any)
 
 	// streams
 	in     inbox
@@ -808,13 +886,13 @@ func (s *nativeSocket) send(m *Message, fields wire.Fields, body []byte) error {
 		}
 		var cs *clientStream
 		if s.stream {
-			cs = &clientStream{cc: cc, stream: true}
+			cs = &clientStream{cc: cc, stream: true, max: s.opts.MaxMsgSize}
 		} else {
 			cs = &s.unary
 			if cs.done == nil {
 				cs.done = make(chan struct{}, 1)
 			}
-			cs.cc, cs.fields, cs.body, cs.err = cc, nil, nil, nil
+			cs.cc, cs.fields, cs.body, cs.err, cs.max = cc, nil, nil, nil, s.opts.MaxMsgSize
 		}
 		var flags byte
 		if s.stream {

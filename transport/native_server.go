@@ -323,34 +323,17 @@ func (nc *nativeConn) holdWhileBuffered(buffered bool) {
 	}
 }
 
-// skipOversized reads past the payload of a frame too large to take, decoding its
-// header block all the same: the peer's encoder added that block's pairs to its table,
-// and the decoder must follow, or later blocks would name pairs it does not have (or
-// the wrong ones). Only the header block, at most MaxHeaderBytes, is read into memory.
+// skipOversized reads past the payload of a frame too large to take (see skipPayload),
+// answering 431 when its header block is too large as well.
 func (nc *nativeConn) skipOversized(h wire.FrameHeader, buf []byte) ([]byte, error) {
-	head := min(h.Length, uint32(nc.l.limits.MaxHeaderBytes)+1)
-	// the block is usually short: try what fits the read buffer before reading more
-	block, err := nc.br.Peek(int(min(head, uint32(nc.br.Size()))))
-	if err != nil {
-		return buf, err
-	}
-	_, _, err = nc.dec.Decode(block, nil)
-	read := uint32(0)
-	if err != nil && uint32(len(block)) < head {
-		if buf, err = wire.ReadPayload(nc.br, head, buf); err != nil {
-			return nil, err
-		}
-		read = head
-		_, _, err = nc.dec.Decode(buf, nil)
-	}
-	if err != nil {
+	buf, err := skipPayload(nc.br, &nc.dec, h.Length, uint32(nc.l.limits.MaxHeaderBytes), buf, nil)
+	if err != nil && !errors.Is(err, errSkipRead) {
 		if errors.Is(err, wire.ErrHeaderTooLarge) || errors.Is(err, wire.ErrTooManyFields) {
 			nc.sendError(h.Stream, merrors.New(errorID, err.Error(), 431).(*merrors.Error), "")
 		}
 		nc.protocolError(err)
-		return buf, err
 	}
-	return buf, wire.Discard(nc.br, h.Length-read)
+	return buf, err
 }
 
 func (nc *nativeConn) busy() bool {
@@ -519,12 +502,12 @@ func (nc *nativeConn) message(h wire.FrameHeader, payload []byte) bool {
 	if st == nil || !st.stream {
 		return true // a stream that ended: its late frames are dropped
 	}
-	if len(body) > 0 {
-		body = nc.slab.copy(body)
-	}
 	if int64(len(body)) > nc.l.limits.MaxMsgSize {
 		st.in.fail(fmt.Errorf("%w: a message exceeds %d bytes", errTooLarge, nc.l.limits.MaxMsgSize))
 		return true
+	}
+	if len(body) > 0 {
+		body = nc.slab.copy(body)
 	}
 	if !st.in.push(inMsg{hdr: fields, body: body, end: h.Flags&wire.FlagEnd != 0}, streamWindow+int(nc.maxFrame)) {
 		st.abort(errors.New("transport: the peer sent more than its credit"))

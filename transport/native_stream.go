@@ -1,7 +1,10 @@
 package transport
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/seed-b3892490/micro/internal/wire"
@@ -35,6 +38,56 @@ func (s *bodySlab) copy(b []byte) []byte {
 	n := len(s.chunk)
 	s.chunk = append(s.chunk, b...)
 	return s.chunk[n:len(s.chunk):len(s.chunk)]
+}
+
+// errSkipRead wraps the read errors of skipPayload: the connection failed, the frame was
+// not malformed.
+var errSkipRead = errors.New("transport: reading past a frame")
+
+// skipPayload reads past the payload of a frame that is not taken (length bytes), without
+// holding it in memory. Its header block is decoded all the same: the peer's encoder
+// added that block's pairs to its table, and dec must follow, or later blocks would name
+// pairs it does not have (or the wrong ones). Only the block, at most maxHeader bytes, is
+// read into memory (buf is room for it, returned for reuse). decoded, when set, is told
+// the body's length once the block is decoded, before the body is read past. An error
+// wrapping errSkipRead is a read error; any other is a malformed or too large block.
+func skipPayload(br *bufio.Reader, dec *wire.Decoder, length, maxHeader uint32, buf []byte, decoded func(body uint32)) ([]byte, error) {
+	head := min(length, maxHeader+1)
+	// The block is usually short: it is decoded from the read buffer, from what is
+	// there already, more only while it is cut short (a peer may send the rest of the
+	// frame only later). A block longer than the buffer is read out of it.
+	most := min(head, uint32(br.Size()))
+	n := min(max(uint32(br.Buffered()), 1), most)
+	var block, rest []byte
+	var err error
+	for {
+		if block, err = br.Peek(int(n)); err != nil {
+			return buf, fmt.Errorf("%w: %w", errSkipRead, err)
+		}
+		_, rest, err = dec.Decode(block, nil)
+		if !errors.Is(err, wire.ErrTruncated) || n == most {
+			break
+		}
+		n = min(max(2*n, uint32(br.Buffered())), most)
+	}
+	read := uint32(0)
+	if errors.Is(err, wire.ErrTruncated) && uint32(len(block)) < head {
+		if buf, err = wire.ReadPayload(br, head, buf[:0]); err != nil {
+			return nil, fmt.Errorf("%w: %w", errSkipRead, err)
+		}
+		block, read = buf, head
+		_, rest, err = dec.Decode(block, nil)
+	}
+	if err != nil {
+		return buf, err
+	}
+	if decoded != nil {
+		decoded(length - uint32(len(block)-len(rest)))
+	}
+	if err := wire.Discard(br, length-read); err != nil {
+		return buf, fmt.Errorf("%w: %w", errSkipRead, err)
+	}
+	return buf, nil
 }
 
 // inMsg is a message received on a native stream.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1590,5 +1591,304 @@ func TestNativeSlowCallLeavesConnectionRead(t *testing.T) {
 		if f := r.expectReply(id); string(f.body) != "next" {
 			t.Fatalf("reply on stream %d: %q", id, f.body)
 		}
+	}
+}
+
+// rawServer is a native server written by hand, to send replies a real one never would:
+// it answers the Magic with a hello and hands each connection to fn.
+func rawServer(t *testing.T, fn func(c net.Conn, br *bufio.Reader)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(waitFor))
+		br := bufio.NewReader(c)
+		magic := make([]byte, len(wire.Magic))
+		if _, err := io.ReadFull(br, magic); err != nil || string(magic) != wire.Magic {
+			t.Errorf("magic: %q %v", magic, err)
+			return
+		}
+		hello := binary.BigEndian.AppendUint32([]byte(wire.Magic), 100)
+		if _, err := c.Write(binary.BigEndian.AppendUint32(hello, 4<<20)); err != nil {
+			t.Errorf("hello: %v", err)
+			return
+		}
+		fn(c, br)
+	}()
+	return ln.Addr().String()
+}
+
+// readRequest reads the next Request frame a client sent and returns its stream id.
+func readRequest(t *testing.T, br *bufio.Reader) uint32 {
+	for {
+		h, err := wire.ReadFrameHeader(br)
+		if err != nil {
+			t.Errorf("reading a request: %v", err)
+			return 0
+		}
+		if _, err := wire.ReadPayload(br, h.Length, nil); err != nil {
+			t.Errorf("reading a request: %v", err)
+			return 0
+		}
+		if h.Type == wire.TypeRequest {
+			return h.Stream
+		}
+	}
+}
+
+// TestNativeReplyOverLimitNotBuffered: a server sends a unary reply frame of 64 MiB to a
+// client whose limit is 1 KiB. The call fails with the limit as soon as the frame's
+// header block is in, while the server still holds back the body; the client reads past
+// the body without holding it in memory, and the connection goes on: the next call's
+// reply, whose header names a pair the oversized frame's block added to the header
+// table, is read right.
+func TestNativeReplyOverLimitNotBuffered(t *testing.T) {
+	checkLeaks(t)
+	const size = 64 << 20
+	hdr := wire.Fields{{Key: headers.ContentType, Value: "text/plain"}, {Key: "X-Tag", Value: "tagged"}}
+	failed := make(chan struct{})
+	addr := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		var enc wire.Writer // only its encoder
+		id := readRequest(t, br)
+		head := enc.AppendFields(nil, wire.TypeMessage, wire.FlagEnd, id, hdr, nil)
+		wire.PutLength(head, size+len(head)-wire.HeaderLen)
+		if _, err := c.Write(head); err != nil {
+			t.Errorf("write: %v", err)
+			return
+		}
+		select {
+		case <-failed:
+		case <-time.After(waitFor):
+			t.Error("the call did not fail before the body was sent")
+			return
+		}
+		chunk := make([]byte, 1<<20)
+		for sent := 0; sent < size; sent += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				t.Errorf("write: %v", err)
+				return
+			}
+		}
+		id = readRequest(t, br)
+		if _, err := c.Write(enc.AppendFields(nil, wire.TypeMessage, wire.FlagEnd, id, hdr, []byte("after"))); err != nil {
+			t.Errorf("write: %v", err)
+		}
+		_, _ = br.ReadByte() // until the client closes
+	})
+	tr := client(t)
+	dial := func() transport.Client {
+		c, err := tr.Dial(addr, transport.WithContext(callctx.New(context.Background(), time.Now().Add(waitFor))), transport.WithMaxMsgSize(1024))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send(&transport.Message{Header: map[string]string{headers.Endpoint: "Echo.Call"}}); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	c := dial()
+	var m transport.Message
+	err := c.Recv(&m)
+	close(failed)
+	_ = c.Close()
+	if err == nil || !strings.Contains(err.Error(), "exceeds the limit of 1024") {
+		t.Fatalf("the oversized reply: %v, want the limit", err)
+	}
+	c = dial()
+	defer c.Close()
+	m = transport.Message{}
+	if err := c.Recv(&m); err != nil {
+		t.Fatalf("the call after the oversized reply: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	if string(m.Body) != "after" || m.Header["X-Tag"] != "tagged" {
+		t.Fatalf("the call after the oversized reply: %v %q", m.Header, m.Body)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("reading past a %d MiB reply cost %d KiB of allocation", size>>20, alloc>>10)
+	if alloc > 8<<20 {
+		t.Fatalf("reading past a %d MiB reply allocated %d bytes", size>>20, alloc)
+	}
+}
+
+// TestNativeReplyOverLimit: replies larger than the client's limit fail their call with
+// the limit, whether the frame is weighed before it is read (a unary reply well past the
+// limit), checked once read (one just past it, and a stream's message, which also cancels
+// the stream at the server), and the connection serves the next call.
+func TestNativeReplyOverLimit(t *testing.T) {
+	checkLeaks(t)
+	flood := make(chan error, 1)
+	l, sl := listen(t, transport.NewHTTPTransport(), transport.Limits{MaxMsgSize: 8 << 20}, func(s transport.Socket) {
+		var m transport.Message
+		if s.Recv(&m) != nil {
+			return
+		}
+		if m.Header[transport.StreamHeader] != "" {
+			// a flood of messages past the client's limit, bounded: far beyond the window
+			_ = s.Send(&transport.Message{Header: map[string]string{transport.Open: "1", headers.ContentType: "application/octet-stream"}})
+			for i := 0; i < 1000; i++ {
+				if err := s.Send(&transport.Message{Body: make([]byte, chunk)}); err != nil {
+					flood <- err
+					return
+				}
+			}
+			flood <- nil
+			return
+		}
+		n, _ := strconv.Atoi(string(m.Body))
+		_ = s.Send(&transport.Message{Header: map[string]string{headers.ContentType: "text/plain"}, Body: make([]byte, n)})
+	})
+	tr := client(t)
+	for _, n := range []int{2 << 20, 100 << 10, 2048, 1025} {
+		c, err := tr.Dial(l.Addr(), transport.WithContext(callctx.New(context.Background(), time.Now().Add(waitFor))), transport.WithMaxMsgSize(1024))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send(&transport.Message{Header: map[string]string{headers.Endpoint: "Big.Call"}, Body: []byte(strconv.Itoa(n))}); err != nil {
+			t.Fatal(err)
+		}
+		var m transport.Message
+		err = c.Recv(&m)
+		_ = c.Close()
+		if err == nil || !strings.Contains(err.Error(), "exceeds the limit of 1024") {
+			t.Fatalf("a reply of %d bytes: %v, want the limit", n, err)
+		}
+	}
+	c, err := tr.Dial(l.Addr(), transport.WithStream(), transport.WithMaxMsgSize(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Send(&transport.Message{Header: map[string]string{headers.Endpoint: "flood"}}); err != nil {
+		t.Fatal(err)
+	}
+	var m transport.Message
+	if err := c.Recv(&m); err == nil || !strings.Contains(err.Error(), "exceeds the limit of 1024") {
+		t.Fatalf("a stream message of %d bytes: %v, want the limit", chunk, err)
+	}
+	select {
+	case err := <-flood:
+		if err == nil {
+			t.Fatal("the server sent its whole flood to a stream the client refused")
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the server's Send went on after the client refused the stream")
+	}
+	if m, err := call(context.Background(), tr, l.Addr(), "Big.Call", []byte("5")); err != nil || len(m.Body) != 5 {
+		t.Fatalf("the call after: %q %v", m.Body, err)
+	}
+	if n := sl.count(wire.Magic); n != 1 {
+		t.Fatalf("%d native connections, want 1", n)
+	}
+}
+
+// FuzzNativeClient feeds a native client whatever a server might send after its hello,
+// in answer to a unary call, then the end of the connection: the call ends, with its
+// reply or an error, without waiting out its deadline, and nothing panics.
+func FuzzNativeClient(f *testing.F) {
+	reply := func(id uint32, flags byte, hdr wire.Fields, body string) []byte {
+		var w wire.Writer // each seed's encoder starts afresh, as the client's decoder does
+		return w.AppendFields(nil, wire.TypeMessage, flags, id, hdr, []byte(body))
+	}
+	ct := wire.Fields{{Key: headers.ContentType, Value: "text/plain"}}
+	f.Add(reply(1, wire.FlagEnd, ct, "hello"))
+	f.Add(append(reply(1, 0, ct, "part"), reply(1, wire.FlagEnd, nil, "end")...))
+	var enc wire.Writer // one encoder for both: the second block names the first's pair
+	f.Add(append(enc.AppendFields(nil, wire.TypeMessage, 0, 1, ct, nil), enc.AppendFields(nil, wire.TypeMessage, wire.FlagEnd, 1, ct, []byte("end"))...))
+	// only the second of those: its block names a pair the client never got
+	f.Add(enc.AppendFields(nil, wire.TypeMessage, wire.FlagEnd, 1, ct, []byte("stale")))
+	f.Add(append(reply(3, wire.FlagEnd, ct, "other"), reply(1, wire.FlagEnd, ct, "mine")...))
+	f.Add(reply(1, wire.FlagEnd, ct, strings.Repeat("x", 5000)))
+	big := reply(1, wire.FlagEnd, ct, "")
+	wire.PutLength(big, 1<<30)
+	f.Add(big)
+	f.Add(wire.AppendControl(nil, wire.TypeCancel, 0, 1, wire.CodeRefused))
+	f.Add(wire.AppendControl(nil, wire.TypeGoAway, 0, 0, 0, 0, 0, 0))
+	f.Add(wire.AppendControl(nil, wire.TypeWindow, 0, 1, 0xff, 0xff, 0xff, 0xff))
+	f.Add(wire.AppendControl(nil, wire.TypePing, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8))
+	f.Add(wire.AppendControl(nil, wire.TypeMessage, wire.FlagEnd, 1, 0x45, 0))
+	f.Add(wire.AppendControl(nil, wire.TypeRequest, wire.FlagEnd, 1, 0))
+	f.Add(wire.AppendControl(nil, 9, 0, 1))
+	f.Add([]byte{})
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = ln.Close() })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(waitFor))
+			br := bufio.NewReader(c)
+			magic := make([]byte, len(wire.Magic))
+			if _, err := io.ReadFull(br, magic); err != nil {
+				return
+			}
+			hello := binary.BigEndian.AppendUint32([]byte(wire.Magic), 100)
+			_, _ = c.Write(append(binary.BigEndian.AppendUint32(hello, 4<<20), data...))
+			// then the end of the input, and what the client sends until it closes
+			_ = c.(*net.TCPConn).CloseWrite()
+			_, _ = io.Copy(io.Discard, br)
+		}()
+		tr := transport.NewHTTPTransport()
+		defer tr.CloseIdleConnections()
+		c, err := tr.Dial(ln.Addr().String(), transport.WithContext(callctx.New(context.Background(), time.Now().Add(waitFor))), transport.WithMaxMsgSize(4096))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send(&transport.Message{Header: map[string]string{headers.Endpoint: "Echo.Call"}, Body: []byte("hi")}); err == nil {
+			var m transport.Message
+			if err := c.Recv(&m); err != nil && errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("the call waited out its deadline: %v", err)
+			}
+		}
+		_ = c.Close()
+		tr.CloseIdleConnections()
+		<-served
+	})
+}
+
+// TestNativeMalformedReplyFailsCall: a reply whose header block the client cannot decode
+// (it names a header table entry the server never sent) fails its call at once, as a
+// lost connection, instead of leaving the caller to wait out its deadline and beyond.
+func TestNativeMalformedReplyFailsCall(t *testing.T) {
+	checkLeaks(t)
+	addr := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		id := readRequest(t, br)
+		_, _ = c.Write(wire.AppendControl(nil, wire.TypeMessage, wire.FlagEnd, id, 0x45, 0))
+		_, _ = io.Copy(io.Discard, br) // until the client closes
+	})
+	tr := client(t)
+	start := time.Now()
+	_, err := callCtx(callctx.New(context.Background(), time.Now().Add(waitFor)), tr, addr, "Echo.Call", nil)
+	var lost *transport.ConnLostError
+	if !errors.As(err, &lost) || !strings.Contains(err.Error(), "out of range") {
+		t.Fatalf("a malformed reply: %v, want the connection lost with the reason", err)
+	}
+	if d := time.Since(start); d > waitFor/2 {
+		t.Fatalf("a malformed reply took %s to fail its call", d)
 	}
 }

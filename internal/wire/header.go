@@ -105,7 +105,8 @@ type Decoder struct {
 var (
 	ErrHeaderTooLarge = errors.New("wire: header block exceeds the size limit")
 	ErrTooManyFields  = errors.New("wire: header block has more fields than the limit")
-	errTruncated      = errors.New("wire: header block cut short")
+	// ErrTruncated: the bytes end before the block does.
+	ErrTruncated = errors.New("wire: header block cut short")
 )
 
 // Fields are decoded header fields. Their strings are valid for as long as the caller
@@ -191,7 +192,7 @@ func (d *Decoder) scan(p []byte) (int, int, bool, error) {
 			return 0, 0, false, ErrHeaderTooLarge
 		}
 		if i >= len(p) {
-			return 0, 0, false, errTruncated
+			return 0, 0, false, ErrTruncated
 		}
 		tag := p[i]
 		i++
@@ -248,7 +249,7 @@ func skipString(p []byte, i int) (int, error) {
 	var n uint64
 	for shift := 0; ; shift += 7 {
 		if i >= len(p) || shift > 28 {
-			return 0, errTruncated
+			return 0, ErrTruncated
 		}
 		b := p[i]
 		i++
@@ -258,7 +259,7 @@ func skipString(p []byte, i int) (int, error) {
 		}
 	}
 	if n > uint64(len(p)-i) {
-		return 0, errTruncated
+		return 0, ErrTruncated
 	}
 	return i + int(n), nil
 }
