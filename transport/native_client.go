@@ -656,6 +656,7 @@ func (cc *clientConn) frame(h wire.FrameHeader, payload []byte) error {
 	case wire.TypeMessage:
 		end := h.Flags&wire.FlagEnd != 0
 		cs := cc.pick(h.Stream, end)
+		taken := cs != nil && (end || !cs.stream) // by pick: fail will not break it
 		var dst wire.Fields
 		if cs != nil && !cs.stream {
 			dst = cs.fieldsBuf[:0] // the stream is ours until delivered
@@ -663,8 +664,8 @@ func (cc *clientConn) frame(h wire.FrameHeader, payload []byte) error {
 		// decoded even for a stream that is gone: the header table must follow
 		fields, body, err := cc.dec.Decode(payload, dst)
 		if err != nil {
-			if end && cs != nil {
-				// taken from the streams fail breaks: its reply is lost with the connection
+			if taken {
+				// its reply is lost with the connection
 				cs.broken(&ConnLostError{Err: fmt.Errorf("connection to %s lost: %w", cc.addr, err)})
 			}
 			return err

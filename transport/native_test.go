@@ -1609,26 +1609,39 @@ func rawServer(t *testing.T, fn func(c net.Conn, br *bufio.Reader)) string {
 	})
 	go func() {
 		defer close(done)
-		c, err := ln.Accept()
+		c, br, err := acceptNative(ln)
 		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("accept: %v", err)
+			}
 			return
 		}
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(waitFor))
-		br := bufio.NewReader(c)
-		magic := make([]byte, len(wire.Magic))
-		if _, err := io.ReadFull(br, magic); err != nil || string(magic) != wire.Magic {
-			t.Errorf("magic: %q %v", magic, err)
-			return
-		}
-		hello := binary.BigEndian.AppendUint32([]byte(wire.Magic), 100)
-		if _, err := c.Write(binary.BigEndian.AppendUint32(hello, 4<<20)); err != nil {
-			t.Errorf("hello: %v", err)
-			return
-		}
 		fn(c, br)
 	}()
 	return ln.Addr().String()
+}
+
+// acceptNative accepts a connection on ln and opens it as a native server: it reads the
+// client's Magic and answers with a hello (100 streams, 4 MiB messages).
+func acceptNative(ln net.Listener) (net.Conn, *bufio.Reader, error) {
+	c, err := ln.Accept()
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(waitFor))
+	br := bufio.NewReader(c)
+	magic := make([]byte, len(wire.Magic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != wire.Magic {
+		_ = c.Close()
+		return nil, nil, fmt.Errorf("magic %q: %v", magic, err)
+	}
+	hello := binary.BigEndian.AppendUint32([]byte(wire.Magic), 100)
+	if _, err := c.Write(binary.BigEndian.AppendUint32(hello, 4<<20)); err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	return c, br, nil
 }
 
 // readRequest reads the next Request frame a client sent and returns its stream id.
@@ -1836,22 +1849,15 @@ func FuzzNativeClient(f *testing.F) {
 		served := make(chan struct{})
 		go func() {
 			defer close(served)
-			c, err := ln.Accept()
+			c, _, err := acceptNative(ln)
 			if err != nil {
 				return
 			}
 			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(waitFor))
-			br := bufio.NewReader(c)
-			magic := make([]byte, len(wire.Magic))
-			if _, err := io.ReadFull(br, magic); err != nil {
-				return
-			}
-			hello := binary.BigEndian.AppendUint32([]byte(wire.Magic), 100)
-			_, _ = c.Write(append(binary.BigEndian.AppendUint32(hello, 4<<20), data...))
+			_, _ = c.Write(data)
 			// then the end of the input, and what the client sends until it closes
 			_ = c.(*net.TCPConn).CloseWrite()
-			_, _ = io.Copy(io.Discard, br)
+			_, _ = io.Copy(io.Discard, c)
 		}()
 		tr := transport.NewHTTPTransport()
 		defer tr.CloseIdleConnections()
