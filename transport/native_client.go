@@ -314,10 +314,7 @@ func (cc *clientConn) forget(cs *clientStream) bool {
 	if cc.streams[cs.id] != cs {
 		return false
 	}
-	delete(cc.streams, cs.id)
-	cc.active.Store(int32(len(cc.streams)))
-	cc.lastBusy = time.Now()
-	cc.maybeClose()
+	cc.removeLocked(cs.id)
 	return true
 }
 
@@ -327,28 +324,31 @@ func (cc *clientConn) take(id uint32) *clientStream {
 	defer cc.mu.Unlock()
 	cs := cc.streams[id]
 	if cs != nil {
-		delete(cc.streams, id)
-		cc.active.Store(int32(len(cc.streams)))
-		cc.lastBusy = time.Now()
-		cc.maybeClose()
+		cc.removeLocked(id)
 	}
 	return cs
 }
 
-// pick returns stream id for a Message frame, removed when the frame ends it, or when
-// it is a unary call's (whose one reply frame must be its last: a call sent another
-// fails).
-func (cc *clientConn) pick(id uint32, end bool) *clientStream {
+// pick returns stream id for a Message frame; taken reports that it was removed, as it
+// is when the frame ends it or when it is a unary call's (whose one reply frame must be
+// its last: a call sent another fails).
+func (cc *clientConn) pick(id uint32, end bool) (cs *clientStream, taken bool) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	cs := cc.streams[id]
+	cs = cc.streams[id]
 	if cs != nil && (end || !cs.stream) {
-		delete(cc.streams, id)
-		cc.active.Store(int32(len(cc.streams)))
-		cc.lastBusy = time.Now()
-		cc.maybeClose()
+		cc.removeLocked(id)
+		taken = true
 	}
-	return cs
+	return cs, taken
+}
+
+// removeLocked removes stream id, which is there (mu held).
+func (cc *clientConn) removeLocked(id uint32) {
+	delete(cc.streams, id)
+	cc.active.Store(int32(len(cc.streams)))
+	cc.lastBusy = time.Now()
+	cc.maybeClose()
 }
 
 func (cc *clientConn) lookup(id uint32) *clientStream {
@@ -532,10 +532,7 @@ func (cc *clientConn) readFrame() (ok, timeout bool) {
 		cc.fail(err)
 		return false, false
 	}
-	cc.got = true
-	if cc.pinged {
-		cc.pinged, cc.rdl = false, time.Time{}
-	}
+	cc.heard()
 	if err := cc.frame(h, payload); err != nil {
 		cc.fail(err)
 		return false, false
@@ -575,11 +572,17 @@ func (cc *clientConn) skipOversized(h wire.FrameHeader) (skipped, ok bool) {
 		cc.fail(fmt.Errorf("transport: a reply frame of %d bytes: %w", h.Length, err))
 		return true, false
 	}
+	cc.heard()
+	return true, true
+}
+
+// heard notes that a whole frame came from the server: the connection is alive, and a
+// ping waiting for its answer is answered. Holder of rd.
+func (cc *clientConn) heard() {
 	cc.got = true
 	if cc.pinged {
 		cc.pinged, cc.rdl = false, time.Time{}
 	}
-	return true, true
 }
 
 // refuseReply fails a call whose reply carries a body of size bytes, more than its
@@ -655,8 +658,7 @@ func (cc *clientConn) frame(h wire.FrameHeader, payload []byte) error {
 	switch h.Type {
 	case wire.TypeMessage:
 		end := h.Flags&wire.FlagEnd != 0
-		cs := cc.pick(h.Stream, end)
-		taken := cs != nil && (end || !cs.stream) // by pick: fail will not break it
+		cs, taken := cc.pick(h.Stream, end) // a stream taken, fail will not break
 		var dst wire.Fields
 		if cs != nil && !cs.stream {
 			dst = cs.fieldsBuf[:0] // the stream is ours until delivered
