@@ -64,3 +64,18 @@ func ExampleScope() {
 	// 3 apples
 	// not found
 }
+
+func ExampleCreator() {
+	s := store.NewMemoryStore()
+	claim := func(node string) error {
+		return s.(store.Creator).Create(&store.Record{Key: "leader", Value: []byte(node)}, store.WriteTTL(10*time.Second))
+	}
+	fmt.Println(claim("node-1"))
+	fmt.Println(claim("node-2") == store.ErrExists)
+	recs, _ := s.Read("leader")
+	fmt.Println(string(recs[0].Value))
+	// Output:
+	// <nil>
+	// true
+	// node-1
+}

@@ -186,7 +186,14 @@ func corrupt(database, table string, key []byte, err error) error {
 	return fmt.Errorf("store: record %q in table %q of database %q: %w", key, table, database, err)
 }
 
-func (s *fileStore) Write(r *Record, opts ...WriteOption) error {
+func (s *fileStore) Write(r *Record, opts ...WriteOption) error { return s.write(r, opts, false) }
+
+// Create writes r unless its key has a live record (ErrExists), in one transaction of
+// the database's file: other processes using the file wait for it.
+func (s *fileStore) Create(r *Record, opts ...WriteOption) error { return s.write(r, opts, true) }
+
+// write is Write, or Create when create is set.
+func (s *fileStore) write(r *Record, opts []WriteOption, create bool) error {
 	if err := checkRecord(r); err != nil {
 		return err
 	}
@@ -201,7 +208,8 @@ func (s *fileStore) Write(r *Record, opts ...WriteOption) error {
 	if err != nil {
 		return err
 	}
-	at, expired := expiryOf(r, o, time.Now())
+	now := time.Now()
+	at, expired := expiryOf(r, o, now)
 	enc := encodeRecord(r.Value, md, at)
 	if len(enc) > bolt.MaxValueSize {
 		return fmt.Errorf("store: record %q of %d bytes: the file store takes at most %d", r.Key, len(enc), bolt.MaxValueSize)
@@ -233,7 +241,14 @@ func (s *fileStore) Write(r *Record, opts ...WriteOption) error {
 				return err
 			}
 		}
-		if old := data.Get(key); old != nil && idx != nil {
+		old := data.Get(key)
+		if create && old != nil {
+			// a record that does not decode counts as there: Create replaces nothing
+			if oldAt, err := decodeExpiry(old); err != nil || !isExpired(oldAt, now) {
+				return ErrExists
+			}
+		}
+		if old != nil && idx != nil {
 			// a corrupt old record is replaced all the same
 			if oldAt, err := decodeExpiry(old); err == nil && oldAt != 0 {
 				if err := idx.Delete(indexKey(oldAt, key)); err != nil {
@@ -252,6 +267,9 @@ func (s *fileStore) Write(r *Record, opts ...WriteOption) error {
 		}
 		return nil
 	})
+	if err == ErrExists {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("store: write %q to table %q of database %q: %w", r.Key, table, database, err)
 	}

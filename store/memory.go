@@ -118,7 +118,13 @@ func (s *memoryStore) Close() error {
 	return nil
 }
 
-func (s *memoryStore) Write(r *Record, opts ...WriteOption) error {
+func (s *memoryStore) Write(r *Record, opts ...WriteOption) error { return s.write(r, opts, false) }
+
+// Create writes r unless its key has a live record (ErrExists).
+func (s *memoryStore) Create(r *Record, opts ...WriteOption) error { return s.write(r, opts, true) }
+
+// write is Write, or Create when create is set.
+func (s *memoryStore) write(r *Record, opts []WriteOption, create bool) error {
 	if err := checkRecord(r); err != nil {
 		return err
 	}
@@ -150,7 +156,10 @@ func (s *memoryStore) Write(r *Record, opts ...WriteOption) error {
 		t = &memTable{recs: map[string]*memRecord{}, lastSweep: now}
 		s.tables[id] = t
 	}
-	_, existed := t.recs[r.Key]
+	old, existed := t.recs[r.Key]
+	if create && existed && !isExpired(old.expiresAt, now) {
+		return ErrExists
+	}
 	switch {
 	case expired && existed:
 		delete(t.recs, r.Key)

@@ -2,7 +2,7 @@ package store
 
 import "sync"
 
-// NewNoopStore returns a store that stores nothing: Write and Delete succeed and do
+// NewNoopStore returns a store that stores nothing: Write, Create and Delete succeed and do
 // nothing, Read of a key returns ErrNotFound, reads with a pattern and List return
 // nothing. Safe for concurrent use.
 func NewNoopStore(opts ...Option) Store {
@@ -44,6 +44,9 @@ func (n *noopStore) Read(key string, opts ...ReadOption) ([]*Record, error) {
 }
 
 func (n *noopStore) Write(r *Record, opts ...WriteOption) error { return checkRecord(r) }
+
+// Create succeeds and stores nothing: no key ever has a record.
+func (n *noopStore) Create(r *Record, opts ...WriteOption) error { return checkRecord(r) }
 
 func (n *noopStore) Delete(key string, opts ...DeleteOption) error { return nil }
 

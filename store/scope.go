@@ -1,5 +1,10 @@
 package store
 
+import (
+	"errors"
+	"fmt"
+)
+
 // Scope returns a store that reads, writes, deletes and lists in table of database of s
 // when a call names no other (a call's ReadFrom, WriteTo, DeleteFrom or ListFrom still
 // wins). An empty database or table keeps s's. Init, Close and String are s's, and
@@ -48,6 +53,21 @@ func (c *scoped) Write(r *Record, opts ...WriteOption) error {
 	}
 	db, table := c.at(o.Database, o.Table)
 	return c.s.Write(r, append(opts[:len(opts):len(opts)], WriteTo(db, table))...)
+}
+
+// Create is s's Create in the scope; an error wrapping errors.ErrUnsupported when s is
+// not a Creator.
+func (c *scoped) Create(r *Record, opts ...WriteOption) error {
+	cr, ok := c.s.(Creator)
+	if !ok {
+		return fmt.Errorf("store: the %s store cannot create a record only where none is: %w", c.s.String(), errors.ErrUnsupported)
+	}
+	var o WriteOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	db, table := c.at(o.Database, o.Table)
+	return cr.Create(r, append(opts[:len(opts):len(opts)], WriteTo(db, table))...)
 }
 
 func (c *scoped) Delete(key string, opts ...DeleteOption) error {

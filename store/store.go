@@ -46,6 +46,12 @@
 //
 // Delete of a key that does not exist is not an error. Keys must not be empty.
 //
+// Creating: every Store here is also a Creator. Create writes a record only if its key
+// has none (an expired record counts as none), in one atomic step: of many goroutines or
+// processes creating the same key at once, exactly one succeeds and the others get
+// ErrExists. It takes Write's options. A Store of another package may not be a Creator;
+// Scope's store returns an error wrapping errors.ErrUnsupported for such a one.
+//
 // Every Store here is safe for concurrent use by many goroutines.
 package store
 
@@ -65,7 +71,19 @@ var (
 	// ErrCorrupt is wrapped by the errors of a record that cannot be decoded (a damaged
 	// file); the error names the record.
 	ErrCorrupt = errors.New("corrupt record")
+	// ErrExists is returned by Create for a key that already has a record (one that has
+	// not expired); like ErrNotFound it is returned itself, never wrapped.
+	ErrExists = errors.New("record exists")
 )
+
+// Creator is a Store that can write a record only where its key has none, atomically:
+// the building block for a value that many processes must agree on (a generated key, a
+// leader's claim). Every Store of micro is one; see the package documentation.
+type Creator interface {
+	// Create writes r as Write does, unless its key has a record that has not expired,
+	// in which case it writes nothing and returns ErrExists.
+	Create(r *Record, opts ...WriteOption) error
+}
 
 // DefaultStore is the store of the package-level functions Read, Write, Delete and List:
 // a file store in the default directory (see NewFileStore). It opens nothing until it is

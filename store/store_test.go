@@ -122,8 +122,43 @@ func TestNoopStore(t *testing.T) {
 	if keys, err := s.List(); err != nil || len(keys) != 0 {
 		t.Fatalf("List: %v %v", keys, err)
 	}
+	if err := s.(store.Creator).Create(&store.Record{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatalf("noop Create: %v", err)
+	}
+	if err := s.(store.Creator).Create(&store.Record{}); err == nil {
+		t.Fatal("noop Create of an empty key: no error")
+	}
 	if err := s.Delete("k"); err != nil || s.Close() != nil {
 		t.Fatal(err)
+	}
+}
+
+// plainStore is a Store of another package: not a Creator.
+type plainStore struct{ store.Store }
+
+// TestScopeCreate: a scope creates in its table, and says plainly when the store under
+// it cannot create.
+func TestScopeCreate(t *testing.T) {
+	s := store.NewMemoryStore(store.Database("db"), store.Table("tb"))
+	sc := store.Scope(s, "", "mine").(store.Creator)
+	if err := sc.Create(&store.Record{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Create(&store.Record{Key: "k", Value: []byte("w")}); err != store.ErrExists {
+		t.Fatalf("second Create through the scope: %v, want store.ErrExists", err)
+	}
+	if recs, err := s.Read("k", store.ReadFrom("db", "mine")); err != nil || string(recs[0].Value) != "v" {
+		t.Fatalf("%v %v", recs, err)
+	}
+	if err := s.(store.Creator).Create(&store.Record{Key: "k", Value: []byte("x")}); err != nil {
+		t.Fatalf("Create in the store's own table: %v", err)
+	}
+	err := store.Scope(plainStore{s}, "", "mine").(store.Creator).Create(&store.Record{Key: "n", Value: []byte("v")})
+	if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "memory") {
+		t.Fatalf("Create through a scope of a store that cannot: %v", err)
+	}
+	if _, err := s.Read("n", store.ReadFrom("db", "mine")); err != store.ErrNotFound {
+		t.Fatalf("the unsupported Create wrote: %v", err)
 	}
 }
 
@@ -178,5 +213,8 @@ func TestErrorsAreSentinels(t *testing.T) {
 	}
 	if errors.Is(store.ErrCorrupt, store.ErrNotFound) {
 		t.Fatal("ErrCorrupt is ErrNotFound")
+	}
+	if errors.Is(store.ErrExists, store.ErrNotFound) || store.ErrExists.Error() != "record exists" {
+		t.Fatal(store.ErrExists)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -329,6 +330,61 @@ func TestStoreKeys(t *testing.T) {
 		t.Fatalf("auth with its own key inspects the store key's token: %v", err)
 	}
 }
+
+// TestStoreKeysRace: auths starting at the same instant on one empty store agree on one
+// generated key (the store creates the record once); through a store that is not a
+// store.Creator they still get a key each that reads back.
+func TestStoreKeysRace(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) store.Store
+		agree bool
+	}{
+		{"memory", func(*testing.T) store.Store { return store.NewMemoryStore() }, true},
+		{"file", func(t *testing.T) store.Store { return store.NewFileStore(store.DirOption(t.TempDir())) }, true},
+		{"not a creator", func(*testing.T) store.Store { return writeOnly{store.NewMemoryStore()} }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.store(t)
+			defer s.Close()
+			const n = 16
+			auths := make([]auth.Auth, n)
+			errs := make([]error, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					auths[i], errs[i] = jwt.NewAuth(auth.Store(s))
+				}()
+			}
+			close(start)
+			wg.Wait()
+			toks := make([]string, n)
+			for i, a := range auths {
+				if errs[i] != nil {
+					t.Fatalf("NewAuth %d: %v", i, errs[i])
+				}
+				toks[i] = issue(t, a, fmt.Sprintf("svc%d", i)).AccessToken
+			}
+			if !tc.agree {
+				return
+			}
+			for i, a := range auths {
+				for j, tok := range toks {
+					if _, err := a.Inspect(tok); err != nil {
+						t.Fatalf("auth %d inspects the token of auth %d: %v (they started together on one store)", i, j, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// writeOnly is a store that is not a store.Creator.
+type writeOnly struct{ store.Store }
 
 func TestEphemeralKey(t *testing.T) {
 	var buf syncBuffer

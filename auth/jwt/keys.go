@@ -253,10 +253,12 @@ func newEd25519Key() *signingKey {
 }
 
 // loadOrCreateKey reads the key pair kept in s, or generates an Ed25519 pair and keeps
-// it there. Processes sharing a store share the pair. The store has no compare-and-swap:
-// two processes creating the pair at the same instant may both write one; each reads
-// the record back after writing and uses what it finds, which narrows (without closing)
-// the window in which they end up with different keys.
+// it there. Processes sharing a store share the pair: with a store.Creator (every store
+// of micro) the pair is created only where none is, so of processes starting at the same
+// instant one pair wins and all of them use it. With another store, which can only
+// overwrite, each process reads the record back after writing and uses what it finds,
+// which narrows (without closing) the window in which two of them end up with different
+// keys.
 func loadOrCreateKey(s store.Store) (*signingKey, error) {
 	key, err := loadKey(s)
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
@@ -271,7 +273,15 @@ func loadOrCreateKey(s store.Store) (*signingKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth/jwt: encode the generated key: %w", err)
 	}
-	if err := s.Write(store.NewRecord(StoreKey, storedKeys{PrivateKey: priv, PublicKey: pub})); err != nil {
+	rec := store.NewRecord(StoreKey, storedKeys{PrivateKey: priv, PublicKey: pub})
+	err = errors.ErrUnsupported
+	if c, ok := s.(store.Creator); ok {
+		err = c.Create(rec) // store.ErrExists: another process kept its pair first
+	}
+	if errors.Is(err, errors.ErrUnsupported) {
+		err = s.Write(rec)
+	}
+	if err != nil && err != store.ErrExists {
 		return nil, fmt.Errorf("auth/jwt: keep the generated key in the store: %w", err)
 	}
 	key, err = loadKey(s)

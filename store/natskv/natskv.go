@@ -553,6 +553,23 @@ func scopeOf(o store.Options, database, table string) (string, string) {
 }
 
 func (s *kvStore) Write(r *store.Record, opts ...store.WriteOption) error {
+	return s.write(r, opts, false)
+}
+
+// Create publishes r expecting no message on its key's subject, or, where the last one is
+// a delete marker or an expired record, expecting that one: JetStream refuses the publish
+// if another message came first, and Create then looks again. A live record is
+// store.ErrExists.
+func (s *kvStore) Create(r *store.Record, opts ...store.WriteOption) error {
+	return s.write(r, opts, true)
+}
+
+// createTries bounds how often Create looks again after losing a race to a delete or to
+// another replacement of an expired record.
+const createTries = 8
+
+// write is Write, or Create when onlyNew is set.
+func (s *kvStore) write(r *store.Record, opts []store.WriteOption, onlyNew bool) error {
 	switch {
 	case r == nil:
 		return errors.New("natskv: Write of a nil record")
@@ -578,6 +595,21 @@ func (s *kvStore) Write(r *store.Record, opts ...store.WriteOption) error {
 	defer cl.cancel()
 	db, table := scopeOf(cl.opts, o.Database, o.Table)
 	at, expired := expiresAt(r, o, time.Now(), cl.cfg.defaultTTL)
+	op := "Write"
+	if onlyNew {
+		op = "Create"
+	}
+	if expired && onlyNew {
+		// nothing is written: only whether a live record is there
+		switch _, err := cl.get(s, db, table, r.Key); err {
+		case nil:
+			return store.ErrExists
+		case store.ErrNotFound:
+			return nil
+		default:
+			return cl.fail(op, r.Key, db, table, err)
+		}
+	}
 	if expired {
 		if err := cl.purge(s, db, table, r.Key); err != nil {
 			return cl.fail("Write", r.Key, db, table, err)
@@ -585,29 +617,66 @@ func (s *kvStore) Write(r *store.Record, opts ...store.WriteOption) error {
 		return nil
 	}
 	if limit := cl.c.nc.MaxPayload(); int64(len(r.Value)+len(md)+RecordOverhead) > limit {
-		return fmt.Errorf("natskv: Write %q: a value of %d bytes and metadata of %d: more than the server's max_payload of %d bytes allows (%d bytes for both)",
-			r.Key, len(r.Value), len(md), limit, limit-RecordOverhead)
+		return fmt.Errorf("natskv: %s %q: a value of %d bytes and metadata of %d: more than the server's max_payload of %d bytes allows (%d bytes for both)",
+			op, r.Key, len(r.Value), len(md), limit, limit-RecordOverhead)
 	}
 	msg := &nats.Msg{Data: encodeEntry(r.Value, md)}
 	if at != 0 {
 		msg.Header = nats.Header{expiresHeader: []string{strconv.FormatInt(at, 10)}}
 	}
-	for attempt := 0; ; attempt++ {
+	var expect uint64 // Create: the last sequence of the key's subject it replaces
+	stale := false
+	for tries := 0; ; {
 		b, err := cl.bucket(s, db, true)
 		if err != nil {
-			return cl.fail("Write", r.Key, db, table, err)
+			return cl.fail(op, r.Key, db, table, err)
 		}
 		msg.Subject = keySubject(tablePrefix(b.name, table), r.Key)
-		_, err = cl.c.js.PublishMsg(cl.ctx, msg)
+		if !onlyNew {
+			_, err = cl.c.js.PublishMsg(cl.ctx, msg)
+		} else {
+			_, err = cl.c.js.PublishMsg(cl.ctx, msg, jetstream.WithExpectLastSequencePerSubject(expect))
+		}
 		if err == nil {
 			return nil
 		}
-		if attempt == 0 && staleBucket(err) {
+		if !stale && staleBucket(err) {
+			stale = true
 			s.forget(cl.c, b.name)
 			continue
 		}
-		return cl.fail("Write", r.Key, db, table, err)
+		if !onlyNew || !wrongLastSequence(err) {
+			return cl.fail(op, r.Key, db, table, err)
+		}
+		if tries++; tries == createTries {
+			return cl.fail(op, r.Key, db, table, fmt.Errorf("the key changed under %d tries to create it: %w", createTries, err))
+		}
+		// Another message is there: a live record (ErrExists), or one to replace.
+		m, err := b.stream.GetLastMsgForSubject(cl.ctx, msg.Subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			expect = 0 // purged meanwhile
+			continue
+		}
+		if err != nil {
+			return cl.fail(op, r.Key, db, table, err)
+		}
+		e := entry{key: r.Key, header: m.Header, data: m.Data}
+		if !e.deleted() {
+			at, err := parseExpires(m.Header.Get(expiresHeader))
+			if err != nil || !(&entry{at: at}).expired(time.Now()) {
+				return store.ErrExists // a record that does not decode counts as there
+			}
+		}
+		expect = m.Sequence
 	}
+}
+
+// wrongLastSequence reports whether err is JetStream's refusal of a publish whose
+// expected last sequence of the subject is not the stream's.
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // earlyFail is the error of an operation that could not begin.

@@ -508,6 +508,26 @@ func TestForeignMarkers(t *testing.T) {
 	if recs, err := s.Read("", store.ReadPrefix()); err != nil || len(recs) != 1 || recs[0].Key != "kept" {
 		t.Fatalf("prefix Read: %v %v", recs, err)
 	}
+	// Create replaces a marker (the last message of the key's subject), not a record
+	c := s.(store.Creator)
+	for _, k := range []string{"deleted", "purged"} {
+		if err := c.Create(&store.Record{Key: k, Value: []byte("created")}); err != nil {
+			t.Fatalf("Create over the %s marker: %v", k, err)
+		}
+		if got := readValue(t, s, k); got != "created" {
+			t.Fatalf("%s after Create: %q", k, got)
+		}
+	}
+	if err := c.Create(&store.Record{Key: "kept", Value: []byte("x")}); err != store.ErrExists {
+		t.Fatalf("Create of kept: %v, want store.ErrExists", err)
+	}
+	// a record that does not decode counts as there
+	if _, err := kv.Put(ctxT(t, 5*time.Second), kvKey("foreign"), []byte{0xff, 0x00}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(&store.Record{Key: "foreign", Value: []byte("x")}); err != store.ErrExists {
+		t.Fatalf("Create over a foreign value: %v, want store.ErrExists", err)
+	}
 }
 
 // TestBucketConfig: the buckets the store creates have the configuration of its options.

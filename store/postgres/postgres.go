@@ -80,6 +80,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -430,6 +431,18 @@ func create(ctx context.Context, pool *pgxpool.Pool, t table) error {
 }
 
 func (s *pgStore) Write(r *store.Record, opts ...store.WriteOption) error {
+	return s.write(r, opts, false)
+}
+
+// Create inserts r unless its key has a record that has not expired (store.ErrExists):
+// one INSERT … ON CONFLICT, which replaces only an expired row. A Create sent again after
+// its connection broke, that finds its own value there, counts as created.
+func (s *pgStore) Create(r *store.Record, opts ...store.WriteOption) error {
+	return s.write(r, opts, true)
+}
+
+// write is Write, or Create when onlyNew is set.
+func (s *pgStore) write(r *store.Record, opts []store.WriteOption, onlyNew bool) error {
 	switch {
 	case r == nil:
 		return errors.New("store/postgres: Write of a nil record")
@@ -459,6 +472,9 @@ func (s *pgStore) Write(r *store.Record, opts ...store.WriteOption) error {
 		ttl = ptr(o.TTL.Microseconds())
 	case !o.Expiry.IsZero():
 		if !o.Expiry.After(time.Now()) {
+			if onlyNew {
+				return s.createPast(r.Key, o)
+			}
 			return s.Delete(r.Key, store.DeleteFrom(o.Database, o.Table))
 		}
 		at = &o.Expiry
@@ -470,22 +486,58 @@ func (s *pgStore) Write(r *store.Record, opts ...store.WriteOption) error {
 		value = []byte{} // not NULL
 	}
 	key := []byte(r.Key)
-	return s.do(o.Database, o.Table, fmt.Sprintf("write %q to", r.Key), func(c call, t table) error {
-		q := "INSERT INTO " + t.ident() + " (key, value, metadata, expiry)" +
+	what := fmt.Sprintf("write %q to", r.Key)
+	if onlyNew {
+		what = fmt.Sprintf("create %q in", r.Key)
+	}
+	exists, tries := false, 0
+	err := s.do(o.Database, o.Table, what, func(c call, t table) error {
+		tries++
+		q := "INSERT INTO " + t.ident() + " AS cur (key, value, metadata, expiry)" +
 			" VALUES ($1, $2, $3::jsonb, COALESCE(now() + $4::bigint * interval '1 microsecond', $5::timestamptz))" +
 			" ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata, expiry = EXCLUDED.expiry"
-		_, err := c.pool.Exec(c.ctx, q, key, value, md, ttl, at)
+		if onlyNew {
+			q += " WHERE cur.expiry IS NOT NULL AND cur.expiry <= now()" // only over an expired row
+		}
+		tag, err := c.pool.Exec(c.ctx, q, key, value, md, ttl, at)
 		if undefined(err) {
 			if err = create(c.ctx, c.pool, t); err == nil {
-				_, err = c.pool.Exec(c.ctx, q, key, value, md, ttl, at)
+				tag, err = c.pool.Exec(c.ctx, q, key, value, md, ttl, at)
 			}
 		}
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "22P05" { // untranslatable_character
 			return fmt.Errorf("the metadata holds a NUL character, which jsonb cannot store: %w", err)
 		}
-		return err
+		if err != nil || !onlyNew || tag.RowsAffected() == 1 {
+			return err
+		}
+		exists = true
+		if tries > 1 {
+			// sent again after a broken connection: the first may have inserted it
+			var cur []byte
+			err := c.pool.QueryRow(c.ctx, "SELECT value FROM "+t.ident()+" WHERE key = $1", key).Scan(&cur)
+			exists = err != nil || !bytes.Equal(cur, value)
+		}
+		return nil
 	})
+	if err == nil && exists {
+		return store.ErrExists
+	}
+	return err
+}
+
+// createPast is Create of a record whose expiry has passed: nothing is written, and the
+// error is store.ErrExists if the key has a record that has not expired.
+func (s *pgStore) createPast(key string, o store.WriteOptions) error {
+	_, err := s.Read(key, store.ReadFrom(o.Database, o.Table))
+	switch err {
+	case nil:
+		return store.ErrExists
+	case store.ErrNotFound:
+		return nil
+	}
+	return err
 }
 
 func ptr[T any](v T) *T { return &v }

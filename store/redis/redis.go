@@ -62,6 +62,7 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -295,6 +296,19 @@ func (s *redisStore) scope(database, table string) (string, string) {
 }
 
 func (s *redisStore) Write(r *store.Record, opts ...store.WriteOption) error {
+	return s.write(r, opts, false)
+}
+
+// Create writes r with SET NX, unless its key has a record (store.ErrExists); Redis
+// removes expired keys itself, so an expired record is none. A Create whose reply was
+// lost, and that the client sent again, finds its own value there: that counts as
+// created (two creators of byte-identical records both succeed).
+func (s *redisStore) Create(r *store.Record, opts ...store.WriteOption) error {
+	return s.write(r, opts, true)
+}
+
+// write is Write, or Create when create is set.
+func (s *redisStore) write(r *store.Record, opts []store.WriteOption, create bool) error {
 	if err := store.CheckRecord(r); err != nil {
 		return fmt.Errorf("store/redis: %w", err)
 	}
@@ -313,13 +327,43 @@ func (s *redisStore) Write(r *store.Record, opts ...store.WriteOption) error {
 	defer s.mu.RUnlock()
 	db, table := s.scope(o.Database, o.Table)
 	rkey := tablePrefix(db, table) + r.Key
-	return s.do(func() string { return fmt.Sprintf("Write %q to %s/%s", r.Key, db, table) },
-		func(ctx context.Context, rdb *goredis.Client) error {
+	what := func() string { return fmt.Sprintf("Write %q to %s/%s", r.Key, db, table) }
+	if !create {
+		return s.do(what, func(ctx context.Context, rdb *goredis.Client) error {
 			if remove {
 				return rdb.Del(ctx, rkey).Err()
 			}
 			return rdb.Set(ctx, rkey, blob, ttl).Err()
 		})
+	}
+	what = func() string { return fmt.Sprintf("Create %q in %s/%s", r.Key, db, table) }
+	exists := false
+	err = s.do(what, func(ctx context.Context, rdb *goredis.Client) error {
+		if remove {
+			n, err := rdb.Exists(ctx, rkey).Result()
+			exists = n > 0
+			return err
+		}
+		// a key that expires or is deleted between the two commands is tried again
+		for range 3 {
+			set, err := rdb.SetNX(ctx, rkey, blob, ttl).Result()
+			if err != nil || set {
+				return err
+			}
+			cur, err := rdb.Get(ctx, rkey).Bytes()
+			if err == goredis.Nil {
+				continue
+			}
+			exists = !bytes.Equal(cur, blob)
+			return err
+		}
+		exists = true
+		return nil
+	})
+	if err == nil && exists {
+		return store.ErrExists
+	}
+	return err
 }
 
 // ttlOf returns the TTL of a record written at now with o, in whole milliseconds rounded

@@ -33,10 +33,13 @@
 //	Delete               Delete removes; Delete of a missing key, table or database is not an error
 //	Queries              Read with ReadPrefix/ReadSuffix/ReadLimit/ReadOffset and List with ListPrefix/ListSuffix/ListLimit/ListOffset, all combinations against a reference model
 //	Order                List and pattern reads are sorted by the keys' bytes
-//	Expiry               WriteTTL(1s) gone at 1.2 s, WriteExpiry, Record.Expiry, precedence, remaining TTL
+//	Expiry               WriteTTL(1s) gone at 1.2 s, WriteExpiry, Record.Expiry, precedence, remaining TTL;
+//	                     Create over an expired record
 //	ExpiryInPast         WriteExpiry in the past stores nothing and removes the key
 //	Scopes               the same key in two tables and two databases are independent; store.Scope
 //	Concurrent           8 writers × 100 keys with readers listing meanwhile (on two store values when Persistent)
+//	Create               store.Creator: Create writes only where no record is, else exactly store.ErrExists;
+//	                     8 goroutines creating each of 20 keys at once: one wins (on two store values when Persistent)
 //	Reopen               with Persistent: records survive Close, read by a new store
 //	CloseTwice           Close returns nil, twice
 //
@@ -72,6 +75,9 @@ type Suite struct {
 	// MaxValueSize is the largest value the backend takes, in bytes; default 1 MiB. The
 	// Values test writes one value of this size.
 	MaxValueSize int
+	// NoCreate says the store is not a store.Creator: the Create test is skipped (every
+	// store of micro is one).
+	NoCreate bool
 }
 
 // tests are the suite's tests, in the order Run runs them.
@@ -95,6 +101,7 @@ var tests = []struct {
 	{"ExpiryInPast", testExpiryInPast},
 	{"Scopes", testScopes},
 	{"Concurrent", testConcurrent},
+	{"Create", testCreate},
 	{"Reopen", testReopen},
 	{"CloseTwice", testCloseTwice},
 }
@@ -126,6 +133,9 @@ func Run(t *testing.T, newStore func(t testing.TB) store.Store, suites ...Suite)
 			if tc.name == "Reopen" && !s.Persistent {
 				t.Skip("the backend is not persistent (Suite.Persistent)")
 			}
+			if tc.name == "Create" && s.NoCreate {
+				t.Skip("the backend is not a store.Creator (Suite.NoCreate)")
+			}
 			tc.fn(newEnv(t, newStore, s))
 		})
 	}
@@ -147,6 +157,16 @@ type env struct {
 type tracked struct {
 	store.Store
 	closed bool
+}
+
+// Create is the store's Create; tests that need a Creator check the store's own kind
+// (creator).
+func (tr *tracked) Create(r *store.Record, opts ...store.WriteOption) error {
+	c, ok := tr.Store.(store.Creator)
+	if !ok {
+		return fmt.Errorf("the %s store is not a store.Creator", tr.Store.String())
+	}
+	return c.Create(r, opts...)
 }
 
 var seq atomic.Uint64
@@ -772,6 +792,19 @@ func testExpiry(e *env) {
 
 	// 1.2 s after the last of the writes with a 1 s TTL began
 	<-time.After(time.Until(last.Add(1200 * time.Millisecond)))
+	if !e.suite.NoCreate {
+		c := creator(t, s)
+		// an expired record counts as none, whether or not the backend removed it yet
+		if err := c.Create(&store.Record{Key: "optionwins", Value: []byte("again")}); err != nil {
+			t.Fatalf("Create over an expired record: %v", err)
+		}
+		if got := readValue(t, s, "optionwins"); got != "again" {
+			t.Fatalf("optionwins after Create over its expired record: %q", got)
+		}
+		if err := s.Delete("optionwins"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, k := range []string{"ttl", "expiry", "record", "ttlwins", "optionwins"} {
 		notFound(t, s, k)
 	}
@@ -989,6 +1022,136 @@ func testConcurrent(e *env) {
 	var w, i int
 	if _, err := fmt.Sscanf(got, "v-%d-%03d", &w, &i); err != nil || got != value(w, i) || i%10 != 0 {
 		t.Fatalf("shared: %q is none of the values written", got)
+	}
+}
+
+// creator returns s as a store.Creator, failing the test if it is not one.
+func creator(t *testing.T, s store.Store) store.Creator {
+	under := s
+	if tr, ok := s.(*tracked); ok {
+		under = tr.Store
+	}
+	if _, ok := under.(store.Creator); !ok {
+		t.Fatalf("the %s store is not a store.Creator (set Suite.NoCreate if it cannot be)", s.String())
+	}
+	c, ok := s.(store.Creator)
+	if !ok {
+		t.Fatalf("the %s store is not a store.Creator (set Suite.NoCreate if it cannot be)", s.String())
+	}
+	return c
+}
+
+func testCreate(e *env) {
+	t := e.t
+	s := e.store()
+	c := creator(t, s)
+	md := map[string]interface{}{"by": "first"}
+	if err := c.Create(&store.Record{Key: "k", Value: []byte("first"), Metadata: md}, store.WriteTTL(time.Hour)); err != nil {
+		t.Fatalf("Create of a new key: %v", err)
+	}
+	if err := c.Create(&store.Record{Key: "k", Value: []byte("second")}); err != store.ErrExists {
+		t.Fatalf("Create of a key that has a record: %v, want store.ErrExists itself", err)
+	}
+	r := readOne(t, s, "k")
+	if string(r.Value) != "first" || !reflect.DeepEqual(r.Metadata, md) || r.Expiry <= time.Hour-time.Minute || r.Expiry > time.Hour {
+		t.Fatalf("after a refused Create: %q %v expiry %s, want the first record with about 1h left", r.Value, r.Metadata, r.Expiry)
+	}
+	// the past expiry of a refused Create removes nothing
+	if err := c.Create(&store.Record{Key: "k", Value: []byte("x")}, store.WriteExpiry(time.Now().Add(-time.Minute))); err != store.ErrExists {
+		t.Fatalf("Create with a past expiry over a record: %v, want store.ErrExists", err)
+	}
+	if got := readValue(t, s, "k"); got != "first" {
+		t.Fatalf("after a refused Create with a past expiry: %q", got)
+	}
+	// a write replaces as ever; a delete makes room
+	write(t, s, &store.Record{Key: "k", Value: []byte("written")})
+	if err := c.Create(&store.Record{Key: "k", Value: []byte("x")}); err != store.ErrExists {
+		t.Fatalf("Create after Write: %v, want store.ErrExists", err)
+	}
+	if err := s.Delete("k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(&store.Record{Key: "k", Value: []byte("after delete")}); err != nil {
+		t.Fatalf("Create after Delete: %v", err)
+	}
+	if got := readValue(t, s, "k"); got != "after delete" {
+		t.Fatalf("after Create after Delete: %q", got)
+	}
+	// an empty value, and a past expiry where no record is: nothing stored, no error
+	if err := c.Create(&store.Record{Key: "empty"}); err != nil {
+		t.Fatalf("Create of an empty value: %v", err)
+	}
+	if r := readOne(t, s, "empty"); len(r.Value) != 0 {
+		t.Fatalf("empty: %q", r.Value)
+	}
+	if err := c.Create(&store.Record{Key: "past", Value: []byte("v")}, store.WriteExpiry(time.Now().Add(-time.Minute))); err != nil {
+		t.Fatalf("Create with a past expiry of a new key: %v", err)
+	}
+	notFound(t, s, "past")
+	// tables are independent
+	other := e.name("t")
+	e.track(e.db, other)
+	if err := c.Create(&store.Record{Key: "k", Value: []byte("other table")}, store.WriteTo(e.db, other)); err != nil {
+		t.Fatalf("Create of the key in another table: %v", err)
+	}
+	if got := readValue(t, s, "k", store.ReadFrom(e.db, other)); got != "other table" {
+		t.Fatalf("k in the other table: %q", got)
+	}
+	sc := creator(t, store.Scope(s, e.db, other))
+	if err := sc.Create(&store.Record{Key: "k", Value: []byte("x")}); err != store.ErrExists {
+		t.Fatalf("Create through store.Scope of a key that has a record: %v, want store.ErrExists", err)
+	}
+	if err := c.Create(nil); err == nil {
+		t.Fatal("Create(nil): no error")
+	}
+	if err := c.Create(&store.Record{Value: []byte("v")}); err == nil {
+		t.Fatal("Create of an empty key: no error")
+	}
+
+	// racing creators: exactly one wins each key, and its value is the one stored
+	stores := []store.Creator{c}
+	if e.suite.Persistent {
+		stores = append(stores, creator(t, e.store()))
+	}
+	const racers, keys = 8, 20
+	var wins [keys]atomic.Int32
+	var winner [keys]atomic.Value
+	errc := make(chan error, racers)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for g := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs := stores[g%len(stores)]
+			<-start
+			for k := range keys {
+				v := fmt.Sprintf("racer-%d", g)
+				switch err := cs.Create(&store.Record{Key: fmt.Sprintf("race/%02d", k), Value: []byte(v)}); err {
+				case nil:
+					wins[k].Add(1)
+					winner[k].Store(v)
+				case store.ErrExists:
+				default:
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatalf("a racing Create: %v", err)
+	}
+	for k := range keys {
+		if n := wins[k].Load(); n != 1 {
+			t.Fatalf("race/%02d: %d of %d racing creators succeeded, want exactly 1", k, n, racers)
+		}
+		if got, want := readValue(t, s, fmt.Sprintf("race/%02d", k)), winner[k].Load().(string); got != want {
+			t.Fatalf("race/%02d holds %q, but %q won", k, got, want)
+		}
 	}
 }
 

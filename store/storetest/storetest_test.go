@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/seed-b3892490/micro/store"
 	"github.com/seed-b3892490/micro/store/storetest"
@@ -33,6 +34,36 @@ var mutants = map[string]struct {
 	"one-table":           {"Scopes", func(s store.Store) store.Store { return oneTable{s} }},
 	"shared-records":      {"Copies", func(s store.Store) store.Store { return &sharedRecords{Store: s} }},
 	"delete-missing-fail": {"Delete", func(s store.Store) store.Store { return deleteMissingFails{s} }},
+	"create-overwrites":   {"Create", func(s store.Store) store.Store { return createOverwrites{s} }},
+	"create-not-atomic":   {"Create", func(s store.Store) store.Store { return createNotAtomic{s} }},
+}
+
+// createOverwrites creates by writing: a record already there is replaced.
+type createOverwrites struct{ store.Store }
+
+func (c createOverwrites) Create(r *store.Record, opts ...store.WriteOption) error {
+	return c.Write(r, opts...)
+}
+
+// createNotAtomic reads, then writes if it found nothing: two creators racing both win.
+type createNotAtomic struct{ store.Store }
+
+func (c createNotAtomic) Create(r *store.Record, opts ...store.WriteOption) error {
+	var o store.WriteOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if err := store.CheckRecord(r); err != nil {
+		return err
+	}
+	if _, err := c.Read(r.Key, store.ReadFrom(o.Database, o.Table)); err != store.ErrNotFound {
+		if err == nil {
+			return store.ErrExists
+		}
+		return err
+	}
+	time.Sleep(time.Millisecond) // the window between the check and the write, widened
+	return c.Write(r, opts...)
 }
 
 // TestHelperMutant runs the suite over the broken store named by
@@ -216,5 +247,5 @@ func (d deleteMissingFails) Delete(key string, opts ...store.DeleteOption) error
 
 func ExampleNames() {
 	fmt.Println(strings.Join(storetest.Names(), " "))
-	// Output: Options ReadMissing RoundTripBinary Metadata Overwrite Copies Values Keys EmptyKey Delete Queries Order Expiry ExpiryInPast Scopes Concurrent Reopen CloseTwice
+	// Output: Options ReadMissing RoundTripBinary Metadata Overwrite Copies Values Keys EmptyKey Delete Queries Order Expiry ExpiryInPast Scopes Concurrent Create Reopen CloseTwice
 }
