@@ -36,6 +36,38 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
+// BenchmarkCreate: a Create of a new key, and one refused because the key has a record.
+func BenchmarkCreate(b *testing.B) {
+	value := make([]byte, 256)
+	for _, bs := range benchStores {
+		b.Run(bs.name+"/new", func(b *testing.B) {
+			s := bs.new(b.TempDir()).(Creator)
+			defer s.(Store).Close()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if err := s.Create(&Record{Key: fmt.Sprintf("key/%09d", i), Value: value}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+		b.Run(bs.name+"/exists", func(b *testing.B) {
+			s := bs.new(b.TempDir()).(Creator)
+			defer s.(Store).Close()
+			if err := s.Create(&Record{Key: "taken", Value: value}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.Create(&Record{Key: "taken", Value: value}); err != ErrExists {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkWriteParallel: Writes from many goroutines at once.
 func BenchmarkWriteParallel(b *testing.B) {
 	value := make([]byte, 256)
