@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"testing"
 
@@ -72,29 +73,39 @@ func (PlainGreeter) Hello(ctx context.Context, req *PlainRequest, rsp *PlainRepl
 	return nil
 }
 
-// BenchmarkCallAddressJSON is the benchmark suite's hello-world (bench/): plain structs
-// as JSON, called by address, client and server in this process.
-func BenchmarkCallAddressJSON(b *testing.B) {
+// benchAddress measures call, made against a server of handler in this process by its
+// address; call returns what went wrong with the reply, if anything.
+func benchAddress(b *testing.B, handler interface{}, call func(c client.Client, addr string) error) {
 	reg := registry.NewMemoryRegistry()
-	srv := testutil.NewServer(b, reg, "greeter", PlainGreeter{}, server.WithLogger(logger.NewLogger(logger.WithOutput(io.Discard))))
+	srv := testutil.NewServer(b, reg, "greeter", handler, server.WithLogger(logger.NewLogger(logger.WithOutput(io.Discard))))
 	c := testutil.NewClient(b, reg)
 	addr := srv.Options().Address
-	call := func() {
-		req := c.NewRequest("greeter", "PlainGreeter.Hello", &PlainRequest{Name: "alice"}, client.WithContentType("application/json"))
-		var rsp PlainReply
-		if err := c.Call(context.Background(), req, &rsp, client.WithAddress(addr)); err != nil {
-			b.Fatal(err)
-		}
-		if rsp.Message != "Hello alice" {
-			b.Fatalf("got %q", rsp.Message)
-		}
+	if err := call(c, addr); err != nil {
+		b.Fatal(err)
 	}
-	call()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		call()
+		if err := call(c, addr); err != nil {
+			b.Fatal(err)
+		}
 	}
+}
+
+// BenchmarkCallAddressJSON is the benchmark suite's hello-world (bench/): plain structs
+// as JSON, called by address, client and server in this process.
+func BenchmarkCallAddressJSON(b *testing.B) {
+	benchAddress(b, PlainGreeter{}, func(c client.Client, addr string) error {
+		req := c.NewRequest("greeter", "PlainGreeter.Hello", &PlainRequest{Name: "alice"}, client.WithContentType("application/json"))
+		var rsp PlainReply
+		if err := c.Call(context.Background(), req, &rsp, client.WithAddress(addr)); err != nil {
+			return err
+		}
+		if rsp.Message != "Hello alice" {
+			return fmt.Errorf("got %q", rsp.Message)
+		}
+		return nil
+	})
 }
 
 // PlainGreeterProto serves protobuf bodies for BenchmarkCallAddressProto.
@@ -108,17 +119,15 @@ func (PlainGreeterProto) Hello(ctx context.Context, req *testproto.Echo, rsp *te
 
 // BenchmarkCallAddressProto is BenchmarkCallAddressJSON with protobuf bodies.
 func BenchmarkCallAddressProto(b *testing.B) {
-	reg := registry.NewMemoryRegistry()
-	srv := testutil.NewServer(b, reg, "greeter", PlainGreeterProto{}, server.WithLogger(logger.NewLogger(logger.WithOutput(io.Discard))))
-	c := testutil.NewClient(b, reg)
-	addr := srv.Options().Address
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	benchAddress(b, PlainGreeterProto{}, func(c client.Client, addr string) error {
 		req := c.NewRequest("greeter", "PlainGreeterProto.Hello", &testproto.Echo{Text: "alice"}, client.WithContentType("application/protobuf"))
 		rsp := new(testproto.Echo)
-		if err := c.Call(context.Background(), req, rsp, client.WithAddress(addr)); err != nil || rsp.Text != "Hello alice" {
-			b.Fatal(err, rsp.Text)
+		if err := c.Call(context.Background(), req, rsp, client.WithAddress(addr)); err != nil {
+			return err
 		}
-	}
+		if rsp.Text != "Hello alice" {
+			return fmt.Errorf("got %q", rsp.Text)
+		}
+		return nil
+	})
 }
