@@ -94,11 +94,21 @@ func benchAddress(b *testing.B, handler interface{}, call func(c client.Client, 
 
 // BenchmarkCallAddressJSON is the benchmark suite's hello-world (bench/): plain structs
 // as JSON, called by address, client and server in this process.
-func BenchmarkCallAddressJSON(b *testing.B) {
+func BenchmarkCallAddressJSON(b *testing.B) { benchAddressJSON(b, context.Background()) }
+
+// BenchmarkCallAddressJSONCancellable is BenchmarkCallAddressJSON with a context that
+// can be cancelled, as a handler's calls have: the caller still reads its own reply.
+func BenchmarkCallAddressJSONCancellable(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	benchAddressJSON(b, ctx)
+}
+
+func benchAddressJSON(b *testing.B, ctx context.Context) {
 	benchAddress(b, PlainGreeter{}, func(c client.Client, addr string) error {
 		req := c.NewRequest("greeter", "PlainGreeter.Hello", &PlainRequest{Name: "alice"}, client.WithContentType("application/json"))
 		var rsp PlainReply
-		if err := c.Call(context.Background(), req, &rsp, client.WithAddress(addr)); err != nil {
+		if err := c.Call(ctx, req, &rsp, client.WithAddress(addr)); err != nil {
 			return err
 		}
 		if rsp.Message != "Hello alice" {

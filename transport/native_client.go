@@ -228,7 +228,16 @@ type clientConn struct {
 	rdWake chan struct{} // cap 1: rd is handed to the reader goroutine
 	closed chan struct{} // closed by fail
 	leads  atomic.Uint32 // readings led by callers, so far
+	// A caller whose context can be cancelled leads too: the context's end interrupts
+	// its read with a past deadline, but only while it waits between frames (waiting),
+	// never in the middle of one, which would cut the connection's byte stream.
+	leadMu        sync.Mutex
+	leadGen       uint64 // the reading led now or last, under leadMu
+	leadCancelled bool   // its caller's context ended, under leadMu
+	waiting       bool   // the leader waits for a frame header, under leadMu
 	// held with rd
+	watched  bool        // leading for a caller whose context can end (the protocol above)
+	unwatch  func() bool // stops the watch of that context
 	payload  []byte
 	rdl      time.Time // the read deadline set on c
 	lastRecv time.Time
@@ -503,7 +512,13 @@ func (cc *clientConn) setReadDeadline(t time.Time) {
 // passed before a frame began (the reading can go on); !ok otherwise: the connection
 // failed.
 func (cc *clientConn) readFrame() (ok, timeout bool) {
+	if cc.watched && !cc.beginWait() {
+		return false, true // the leader's context ended: it stops reading
+	}
 	h, err := wire.ReadFrameHeader(cc.br)
+	if cc.watched {
+		cc.endWait()
+	}
 	if err != nil {
 		if isTimeout(err) {
 			return false, true
@@ -596,13 +611,98 @@ func (cc *clientConn) refuseReply(cs *clientStream, end bool, size int64) {
 	cs.broken(fmt.Errorf("transport: reply of %d bytes exceeds the limit of %d", size, cs.max))
 }
 
+// beginWait marks the leader as waiting for a frame header, which its context's end may
+// interrupt; false when it ended already. Holder of rd, watched.
+func (cc *clientConn) beginWait() bool {
+	cc.leadMu.Lock()
+	defer cc.leadMu.Unlock()
+	if cc.leadCancelled {
+		return false
+	}
+	cc.waiting = true
+	return true
+}
+
+// endWait ends the wait of beginWait. If the context ended meanwhile, the connection's
+// deadline may be in the past: it is put back before the rest of the frame is read.
+func (cc *clientConn) endWait() {
+	cc.leadMu.Lock()
+	cc.waiting = false
+	if cc.leadCancelled {
+		cc.restoreDeadline()
+	}
+	cc.leadMu.Unlock()
+}
+
+// restoreDeadline replaces a past read deadline that an interrupt set by one the
+// keepalive can work from (leadMu and rd held).
+func (cc *clientConn) restoreDeadline() {
+	cc.pinged = false
+	cc.setReadDeadline(time.Now().Add(cc.ping))
+}
+
+// interruptLead stops the reading led as gen: at once if the leader waits between
+// frames, else when its frame is read. A later reading is left alone.
+func (cc *clientConn) interruptLead(gen uint64) {
+	cc.leadMu.Lock()
+	defer cc.leadMu.Unlock()
+	if cc.leadGen != gen {
+		return
+	}
+	cc.leadCancelled = true
+	if cc.waiting {
+		_ = cc.c.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// watch makes the reading about to be led stop when ctx ends. Holder of rd.
+func (cc *clientConn) watch(ctx context.Context) {
+	cc.leadMu.Lock()
+	cc.leadGen++
+	gen := cc.leadGen
+	cc.leadCancelled = false
+	cc.leadMu.Unlock()
+	cc.watched = true
+	cc.unwatch = context.AfterFunc(ctx, func() { cc.interruptLead(gen) })
+}
+
+// endWatch ends the watch of watch, and puts back a deadline an interrupt set. Holder
+// of rd.
+func (cc *clientConn) endWatch() {
+	cc.unwatch()
+	cc.unwatch, cc.watched = nil, false
+	cc.leadMu.Lock()
+	cc.leadGen++ // an interrupt still on its way finds another generation
+	if cc.leadCancelled {
+		cc.leadCancelled = false
+		cc.restoreDeadline()
+	}
+	cc.leadMu.Unlock()
+}
+
+// cancelled reports whether the reading led now was interrupted. Holder of rd.
+func (cc *clientConn) cancelled() bool {
+	if !cc.watched {
+		return false
+	}
+	cc.leadMu.Lock()
+	defer cc.leadMu.Unlock()
+	return cc.leadCancelled
+}
+
 // lead reads the connection for a unary call until its reply is in; its caller holds
-// rd. expired reports that the call's deadline dl passed first. Others' replies read
-// meanwhile are delivered to them, and the reading passes to the reader goroutine if
-// calls still wait.
-func (cc *clientConn) lead(cs *clientStream, dl time.Time) (expired bool) {
+// rd. expired reports that the call's deadline dl passed first, cancelled that ctx ended
+// first (nil: a context that cannot end). Others' replies read meanwhile are delivered to
+// them, and the reading passes to the reader goroutine if calls still wait.
+func (cc *clientConn) lead(cs *clientStream, dl time.Time, ctx context.Context) (expired, cancelled bool) {
 	cc.leads.Add(1)
+	if ctx != nil {
+		cc.watch(ctx)
+	}
 	for len(cs.done) == 0 {
+		if cancelled = cc.cancelled(); cancelled {
+			break
+		}
 		// The deadline is set again only when the one set would come after dl: one
 		// set for an earlier call, sooner, only wakes the reading early.
 		if cc.rdl.IsZero() || cc.rdl.After(dl) {
@@ -610,6 +710,9 @@ func (cc *clientConn) lead(cs *clientStream, dl time.Time) (expired bool) {
 		}
 		ok, timeout := cc.readFrame()
 		if timeout {
+			if cancelled = cc.cancelled(); cancelled {
+				break
+			}
 			if time.Now().Before(dl) {
 				cc.rdl = time.Time{}
 				continue
@@ -621,11 +724,17 @@ func (cc *clientConn) lead(cs *clientStream, dl time.Time) (expired bool) {
 			break // the connection failed, and cs with it
 		}
 	}
-	if expired {
+	if cc.watched {
+		cc.endWatch()
+	}
+	if len(cs.done) > 0 {
+		expired, cancelled = false, false // the reply came first
+	}
+	if expired || cancelled {
 		// The server may be gone without a word: the reader goroutine takes the
 		// reading on, and pings it if it stays quiet.
 		cc.rdWake <- struct{}{}
-		return true
+		return expired, cancelled
 	}
 	// replies to other calls that are here already are delivered before the reading
 	// passes on
@@ -636,7 +745,7 @@ func (cc *clientConn) lead(cs *clientStream, dl time.Time) (expired bool) {
 	}
 	cc.rd.Unlock()
 	cc.ensureReader()
-	return false
+	return false, false
 }
 
 // ensureReader has the reader goroutine read the connection if calls wait and no one
@@ -1121,11 +1230,15 @@ func (s *nativeSocket) waitUnary(cs *clientStream) error {
 	if lc, ok := ctx.(*callctx.Ctx); ok && !lc.Armed() {
 		// wait with the socket's own timer: the context's would be made for this wait
 		if dl, ok := lc.Deadline(); ok {
-			if lc.Parent().Done() == nil && cc.rd.TryLock() {
-				// No one reads the connection: the caller reads its reply itself. (Only
-				// a deadline can end the call early: a caller would not notice its
-				// context's cancellation while it reads.)
-				if cc.lead(cs, dl) && cc.forget(cs) {
+			if parent := lc.Parent(); parent.Err() == nil && cc.rd.TryLock() {
+				// No one reads the connection: the caller reads its reply itself, until
+				// its deadline or the end of its context, if that can end (see watch).
+				var end context.Context
+				if parent.Done() != nil {
+					end = parent
+				}
+				expired, cancelled := cc.lead(cs, dl, end)
+				if (expired || cancelled) && cc.forget(cs) {
 					cc.control(wire.TypeCancel, cs.id, wire.CodeCancel)
 					return lc.Err()
 				}

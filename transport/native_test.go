@@ -210,8 +210,8 @@ func client(t *testing.T, opts ...transport.Option) *transport.HTTPTransport {
 }
 
 // call makes one unary call to endpoint with body. Its context is a call context, the
-// kind the client package gives a call: with a parent that cannot be cancelled, the
-// caller reads its reply itself when no one else reads the connection.
+// kind the client package gives a call: the caller reads its reply itself when no one
+// else reads the connection, until the deadline or the end of ctx.
 func call(ctx context.Context, tr transport.Transport, addr, endpoint string, body []byte) (transport.Message, error) {
 	return callCtx(callctx.New(ctx, time.Now().Add(time.Minute)), tr, addr, endpoint, body)
 }
@@ -1591,6 +1591,92 @@ func TestNativeSlowCallLeavesConnectionRead(t *testing.T) {
 		if f := r.expectReply(id); string(f.body) != "next" {
 			t.Fatalf("reply on stream %d: %q", id, f.body)
 		}
+	}
+}
+
+// TestNativeCancelledWhileReadingOwnReply: a call whose context can be cancelled reads
+// its own reply, and its cancellation stops that reading at once while it waits between
+// frames, or, in the middle of a frame, once the frame is in: either way the call returns
+// context.Canceled, the server gets the cancel, and the connection serves the next call
+// (a deadline that cut the frame off would have broken its byte stream, and the raw
+// server takes one connection only).
+func TestNativeCancelledWhileReadingOwnReply(t *testing.T) {
+	for _, midFrame := range []bool{false, true} {
+		t.Run(fmt.Sprintf("midFrame=%v", midFrame), func(t *testing.T) {
+			checkLeaks(t)
+			var enc wire.Writer // only its encoder
+			partial := make(chan struct{})
+			cancelled := make(chan struct{})
+			addr := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+				// a first call, after which the connection's reader goroutine rests
+				if _, err := c.Write(enc.AppendFields(nil, wire.TypeMessage, wire.FlagEnd, readRequest(t, br), nil, []byte("first"))); err != nil {
+					t.Errorf("write: %v", err)
+					return
+				}
+				id := readRequest(t, br)
+				if midFrame {
+					// a frame for a stream long gone, cut after a few bytes of its payload
+					frame := enc.AppendFields(nil, wire.TypeMessage, wire.FlagEnd, id+1000, nil, bytes.Repeat([]byte("x"), 100))
+					if _, err := c.Write(frame[:wire.HeaderLen+10]); err != nil {
+						t.Errorf("write: %v", err)
+						return
+					}
+					close(partial)
+					<-cancelled
+					time.Sleep(50 * time.Millisecond) // the cancel lands mid-frame
+					if _, err := c.Write(frame[wire.HeaderLen+10:]); err != nil {
+						t.Errorf("write: %v", err)
+						return
+					}
+				}
+				for {
+					h, err := wire.ReadFrameHeader(br)
+					if err == nil {
+						_, err = wire.ReadPayload(br, h.Length, nil)
+					}
+					if err != nil {
+						t.Errorf("waiting for the cancel: %v", err)
+						return
+					}
+					if h.Type == wire.TypeCancel && h.Stream == id {
+						break
+					}
+				}
+				next := readRequest(t, br)
+				if _, err := c.Write(enc.AppendFields(nil, wire.TypeMessage, wire.FlagEnd, next, nil, []byte("next"))); err != nil {
+					t.Errorf("write: %v", err)
+				}
+				_, _ = br.ReadByte() // until the client closes
+			})
+			tr := client(t)
+			if m, err := call(context.Background(), tr, addr, "Echo.Call", nil); err != nil || string(m.Body) != "first" {
+				t.Fatalf("the first call: %q %v", m.Body, err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			res := make(chan error, 1)
+			go func() {
+				_, err := call(ctx, tr, addr, "Echo.Call", nil)
+				res <- err
+			}()
+			if midFrame {
+				<-partial
+			}
+			time.Sleep(50 * time.Millisecond) // the caller is reading
+			cancel()
+			close(cancelled)
+			select {
+			case err := <-res:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("the cancelled call: %v, want context.Canceled", err)
+				}
+			case <-time.After(waitFor):
+				t.Fatal("the cancelled call did not return")
+			}
+			m, err := call(context.Background(), tr, addr, "Echo.Call", nil)
+			if err != nil || string(m.Body) != "next" {
+				t.Fatalf("the call after the cancelled one: %q %v", m.Body, err)
+			}
+		})
 	}
 }
 
