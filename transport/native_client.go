@@ -154,8 +154,9 @@ func (p *nativePool) dial(ctx context.Context, addr string, timeout time.Duratio
 	// A server that does not answer the Magic at once is not a micro server: it is
 	// spoken to over HTTP rather than waited for.
 	deadline := time.Now().Add(min(timeout, helloTimeout))
+	ctxFirst := false // the call's deadline comes before the hello's
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
+		deadline, ctxFirst = dl, true
 	}
 	_ = c.SetDeadline(deadline)
 	// The Magic goes out with a Ping: an HTTP server that speaks h2c reads 24 bytes (the
@@ -172,6 +173,11 @@ func (p *nativePool) dial(ctx context.Context, addr string, timeout time.Duratio
 		_ = c.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if ctxFirst && isTimeout(err) {
+			// The call's deadline cut the hello off, and the context may not have
+			// noticed yet: that says nothing of the server, which is asked again.
+			return nil, context.DeadlineExceeded
 		}
 		return nil, errNotNative
 	}

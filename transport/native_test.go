@@ -1680,6 +1680,58 @@ func TestNativeCancelledWhileReadingOwnReply(t *testing.T) {
 	}
 }
 
+// TestNativeHelloCutOffByDeadline: a call whose own deadline (a plain context, not a call
+// context) passes while the server's hello is on its way fails with the deadline, and
+// the address is not taken for one that speaks HTTP only: the next call speaks the
+// native protocol (the server here speaks nothing else).
+func TestNativeHelloCutOffByDeadline(t *testing.T) {
+	checkLeaks(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		// the first connection: the hello comes too late for the call's deadline
+		c, err := ln.Accept()
+		if err != nil {
+			t.Errorf("accept: %v", err)
+			return
+		}
+		_, _ = io.ReadFull(c, make([]byte, len(wire.Magic)))
+		time.Sleep(300 * time.Millisecond)
+		_ = c.Close()
+		c, br, err := acceptNative(ln)
+		if err != nil {
+			t.Errorf("accept: %v", err)
+			return
+		}
+		defer c.Close()
+		var enc wire.Writer // only its encoder
+		if _, err := c.Write(enc.AppendFields(nil, wire.TypeMessage, wire.FlagEnd, readRequest(t, br), nil, []byte("native"))); err != nil {
+			t.Errorf("write: %v", err)
+		}
+		_, _ = br.ReadByte() // until the client closes
+	}()
+	tr := client(t)
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = callCtx(ctx, tr, addr, "Echo.Call", nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the call whose deadline cut the hello off: %v, want context.DeadlineExceeded", err)
+	}
+	m, err := call(context.Background(), tr, addr, "Echo.Call", nil)
+	if err != nil || string(m.Body) != "native" {
+		t.Fatalf("the next call: %q %v, want it native", m.Body, err)
+	}
+}
+
 // rawServer is a native server written by hand, to send replies a real one never would:
 // it answers the Magic with a hello and hands each connection to fn.
 func rawServer(t *testing.T, fn func(c net.Conn, br *bufio.Reader)) string {
