@@ -1686,17 +1686,7 @@ func TestNativeCancelledWhileReadingOwnReply(t *testing.T) {
 // native protocol (the server here speaks nothing else).
 func TestNativeHelloCutOffByDeadline(t *testing.T) {
 	checkLeaks(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		<-done
-	})
-	go func() {
-		defer close(done)
+	addr := rawListener(t, func(ln net.Listener) {
 		// the first connection: the hello comes too late for the call's deadline
 		c, err := ln.Accept()
 		if err != nil {
@@ -1717,12 +1707,11 @@ func TestNativeHelloCutOffByDeadline(t *testing.T) {
 			t.Errorf("write: %v", err)
 		}
 		_, _ = br.ReadByte() // until the client closes
-	}()
+	})
 	tr := client(t)
-	addr := ln.Addr().String()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err = callCtx(ctx, tr, addr, "Echo.Call", nil)
+	_, err := callCtx(ctx, tr, addr, "Echo.Call", nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("the call whose deadline cut the hello off: %v, want context.DeadlineExceeded", err)
 	}
@@ -1732,9 +1721,9 @@ func TestNativeHelloCutOffByDeadline(t *testing.T) {
 	}
 }
 
-// rawServer is a native server written by hand, to send replies a real one never would:
-// it answers the Magic with a hello and hands each connection to fn.
-func rawServer(t *testing.T, fn func(c net.Conn, br *bufio.Reader)) string {
+// rawListener listens on loopback and runs fn with the listener in a goroutine of its
+// own, which the test's end waits for (after closing the listener).
+func rawListener(t *testing.T, fn func(ln net.Listener)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -1747,6 +1736,16 @@ func rawServer(t *testing.T, fn func(c net.Conn, br *bufio.Reader)) string {
 	})
 	go func() {
 		defer close(done)
+		fn(ln)
+	}()
+	return ln.Addr().String()
+}
+
+// rawServer is a native server written by hand, to send replies a real one never would:
+// it answers the Magic with a hello and hands its first connection to fn.
+func rawServer(t *testing.T, fn func(c net.Conn, br *bufio.Reader)) string {
+	t.Helper()
+	return rawListener(t, func(ln net.Listener) {
 		c, br, err := acceptNative(ln)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
@@ -1756,8 +1755,7 @@ func rawServer(t *testing.T, fn func(c net.Conn, br *bufio.Reader)) string {
 		}
 		defer c.Close()
 		fn(c, br)
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // acceptNative accepts a connection on ln and opens it as a native server: it reads the
