@@ -6,6 +6,7 @@ package callctx
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +22,8 @@ type Ctx struct {
 	done  chan struct{} // made by the first Done
 	err   error
 	timer *time.Timer
-	stop  func() bool // ends the watch on the parent
+	stop  func() bool  // ends the watch on the parent
+	after []*afterFunc // registered by AfterFunc, run when the context ends
 
 	// ended is &err once err is set (it is set once), so Err can answer without mu.
 	ended atomic.Pointer[error]
@@ -54,8 +56,15 @@ func (c *Ctx) Armed() bool {
 func (c *Ctx) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.arm()
+	return c.done
+}
+
+// arm makes the done channel and starts the deadline's timer and the watch on the
+// parent, once. Called with mu held.
+func (c *Ctx) arm() {
 	if c.done != nil {
-		return c.done
+		return
 	}
 	c.done = make(chan struct{})
 	if c.err == nil {
@@ -63,7 +72,7 @@ func (c *Ctx) Done() <-chan struct{} {
 	}
 	if c.err != nil {
 		close(c.done)
-		return c.done
+		return
 	}
 	if !c.deadline.IsZero() {
 		c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.end(context.DeadlineExceeded) })
@@ -71,7 +80,36 @@ func (c *Ctx) Done() <-chan struct{} {
 	if c.parent.Done() != nil {
 		c.stop = context.AfterFunc(c.parent, func() { c.end(c.parent.Err()) })
 	}
-	return c.done
+}
+
+// afterFunc is one function registered by AfterFunc.
+type afterFunc struct{ f func() }
+
+// AfterFunc arranges for f to run in its own goroutine once the context ends (at once if
+// it has), and returns a stop that unregisters f, reporting whether it did so before f
+// was started. It is the hook context.AfterFunc, WithCancel and WithTimeout look for: a
+// context derived from a Ctx is ended by it without a goroutine left waiting on Done.
+func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.arm()
+	if c.err != nil {
+		go f()
+		return func() bool { return false }
+	}
+	a := &afterFunc{f: f}
+	c.after = append(c.after, a)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, b := range c.after {
+			if b == a {
+				c.after = slices.Delete(c.after, i, i+1)
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // expired returns the error of a context past its deadline or whose parent ended.
@@ -95,11 +133,9 @@ func (c *Ctx) Err() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err == nil {
-		if c.setErr(c.expired()) && c.done != nil {
-			close(c.done)
-			c.release()
-		}
+	if c.err == nil && c.setErr(c.expired()) && c.done != nil {
+		close(c.done)
+		c.release()
 	}
 	return c.err
 }
@@ -135,8 +171,13 @@ func (c *Ctx) end(err error) {
 	c.release()
 }
 
-// release stops the timer and the parent's watch. Called with mu held.
+// release stops the timer and the parent's watch, and starts the functions AfterFunc
+// registered. Called with mu held, once the context has ended.
 func (c *Ctx) release() {
+	for _, a := range c.after {
+		go a.f()
+	}
+	c.after = nil
 	if c.timer != nil {
 		c.timer.Stop()
 		c.timer = nil

@@ -3,6 +3,7 @@ package callctx
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -161,4 +162,126 @@ func TestErrAtDeadlineWithDone(t *testing.T) {
 		}
 		c.Cancel()
 	}
+}
+
+// TestDerivedWithoutGoroutine: contexts derived from a Ctx (WithCancel, WithTimeout,
+// context.AfterFunc) are ended by it through its AfterFunc hook, with no goroutine per
+// child waiting on Done; a child cancelled first unregisters.
+func TestDerivedWithoutGoroutine(t *testing.T) {
+	c := New(context.Background(), time.Time{})
+	before := runtime.NumGoroutine()
+	const n = 200
+	children := make([]context.Context, 0, n)
+	cancels := make([]context.CancelFunc, 0, n)
+	for i := 0; i < n; i++ {
+		var child context.Context
+		var cancel context.CancelFunc
+		if i%2 == 0 {
+			child, cancel = context.WithCancel(c)
+		} else {
+			child, cancel = context.WithTimeout(c, time.Hour)
+		}
+		children = append(children, child)
+		cancels = append(cancels, cancel)
+	}
+	if grown := runtime.NumGoroutine() - before; grown > n/10 {
+		t.Fatalf("%d derived contexts started %d goroutines", n, grown)
+	}
+	// half the children end on their own: they leave the parent's list
+	for i := 0; i < n/2; i++ {
+		cancels[i]()
+	}
+	c.mu.Lock()
+	left := len(c.after)
+	c.mu.Unlock()
+	if left != n/2 {
+		t.Fatalf("%d functions registered after %d of %d children were cancelled, want %d", left, n/2, n, n/2)
+	}
+	c.Cancel()
+	for i, child := range children {
+		select {
+		case <-child.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("child %d still running 10 s after its parent was cancelled", i)
+		}
+		if !errors.Is(child.Err(), context.Canceled) {
+			t.Fatalf("child %d: Err = %v, want Canceled", i, child.Err())
+		}
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
+}
+
+func TestAfterFunc(t *testing.T) {
+	t.Run("deadline", func(t *testing.T) {
+		c := New(context.Background(), time.Now().Add(20*time.Millisecond))
+		ran := make(chan struct{})
+		c.AfterFunc(func() { close(ran) })
+		select {
+		case <-ran:
+		case <-time.After(10 * time.Second):
+			t.Fatal("AfterFunc did not run 10 s after the deadline")
+		}
+		if !errors.Is(c.Err(), context.DeadlineExceeded) {
+			t.Fatalf("Err = %v", c.Err())
+		}
+	})
+	t.Run("parent", func(t *testing.T) {
+		parent, cancel := context.WithCancel(context.Background())
+		c := New(parent, time.Time{})
+		ran := make(chan struct{})
+		c.AfterFunc(func() { close(ran) })
+		cancel()
+		select {
+		case <-ran:
+		case <-time.After(10 * time.Second):
+			t.Fatal("AfterFunc did not run 10 s after the parent ended")
+		}
+	})
+	t.Run("stopped", func(t *testing.T) {
+		c := New(context.Background(), time.Time{})
+		ran := make(chan struct{}, 1)
+		stop := c.AfterFunc(func() { ran <- struct{}{} })
+		if !stop() {
+			t.Fatal("stop before the end = false, want true")
+		}
+		if stop() {
+			t.Fatal("a second stop = true, want false")
+		}
+		c.Cancel()
+		time.Sleep(20 * time.Millisecond) // a started f would have run by now
+		select {
+		case <-ran:
+			t.Fatal("a stopped function ran")
+		default:
+		}
+	})
+	t.Run("after the end", func(t *testing.T) {
+		// ended by Err finding the deadline passed, before anything armed the context
+		c := New(context.Background(), time.Now().Add(-time.Millisecond))
+		if c.Err() == nil {
+			t.Fatal("Err past the deadline = nil")
+		}
+		ran := make(chan struct{})
+		stop := c.AfterFunc(func() { close(ran) })
+		select {
+		case <-ran:
+		case <-time.After(10 * time.Second):
+			t.Fatal("AfterFunc on an ended context did not run")
+		}
+		if stop() {
+			t.Fatal("stop after f started = true, want false")
+		}
+	})
+	t.Run("stop after run", func(t *testing.T) {
+		c := New(context.Background(), time.Time{})
+		ran := make(chan struct{})
+		stop := c.AfterFunc(func() { close(ran) })
+		c.Cancel()
+		<-ran
+		if stop() {
+			t.Fatal("stop after f ran = true, want false")
+		}
+	})
 }
