@@ -662,8 +662,8 @@ func (s *kvStore) write(r *store.Record, opts []store.WriteOption, onlyNew bool)
 		}
 		e := entry{key: r.Key, header: m.Header, data: m.Data}
 		if !e.deleted() {
-			at, err := parseExpires(m.Header.Get(expiresHeader))
-			if err != nil || !(&entry{at: at}).expired(time.Now()) {
+			var err error
+			if e.at, err = parseExpires(m.Header.Get(expiresHeader)); err != nil || !e.expired(time.Now()) {
 				return store.ErrExists // a record that does not decode counts as there
 			}
 		}
