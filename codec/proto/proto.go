@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/seed-b3892490/micro/codec"
+	"github.com/seed-b3892490/micro/internal/fastproto"
 	"github.com/seed-b3892490/micro/internal/wholebody"
 )
 
@@ -40,6 +41,12 @@ func (Marshaler) Marshal(v interface{}) ([]byte, error) {
 	case *Message:
 		return m.Data, nil
 	case proto.Message:
+		if b, ok := fastproto.Append(nil, m); ok {
+			if b == nil {
+				b = []byte{} // proto.Marshal's empty message: empty, not nil
+			}
+			return b, nil
+		}
 		return proto.Marshal(m)
 	}
 	return nil, fmt.Errorf("proto: cannot encode %T: not a protocol buffer message", v)
@@ -54,6 +61,9 @@ func (Marshaler) Unmarshal(data []byte, v interface{}) error {
 	case proto.Message:
 		// proto.Unmarshal resets m through its reflection view, which costs more than
 		// decoding a small message; resetting it directly, then merging, is the same.
+		if fastproto.Decode(data, m) {
+			return nil // a message of scalar fields, decoded as proto would
+		}
 		proto.Reset(m)
 		return mergeOpts.Unmarshal(data, m)
 	}

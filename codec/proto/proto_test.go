@@ -134,3 +134,42 @@ func ExampleMarshaler() {
 	fmt.Println(len(b), r.Name)
 	// Output: 7 alice
 }
+
+// TestSameAsProto: the Marshaler gives proto's bytes and proto's message whether its fast
+// path for scalar messages takes a message or leaves it to proto: unknown fields are
+// kept, a string that is not UTF-8 is refused both ways, an empty message encodes as
+// an empty, non-nil body.
+func TestSameAsProto(t *testing.T) {
+	m := proto.Marshaler{}
+	for _, msg := range []gproto.Message{
+		&testproto.Scalars{S: "s", B: []byte{1}, I32: -3, Fl: -0.25, Color: testproto.Color_COLOR_RED, Big: "b"},
+		&testproto.WithNested{Inner: &testproto.Scalars{S: "inner"}}, // left to proto
+		&testproto.Echo{},
+	} {
+		got, err := m.Marshal(msg)
+		want, werr := gproto.Marshal(msg)
+		if err != nil || werr != nil || !bytes.Equal(got, want) || got == nil {
+			t.Fatalf("Marshal(%T) = %x, %v; proto's %x, %v", msg, got, err, want, werr)
+		}
+		into := msg.ProtoReflect().New().Interface()
+		if err := m.Unmarshal(got, into); err != nil || !gproto.Equal(into, msg) {
+			t.Fatalf("Unmarshal(%T) = %v, %v; want %v", msg, into, err, msg)
+		}
+	}
+	// an unknown field (number 99) survives a decode and the encode after it
+	withUnknown := append([]byte{0x1a, 0x01, 'x'}, 0x98, 0x06, 0x01)
+	var s testproto.Scalars
+	if err := m.Unmarshal(withUnknown, &s); err != nil || s.S != "x" {
+		t.Fatalf("Unmarshal with an unknown field: %v, %v", &s, err)
+	}
+	if b, err := m.Marshal(&s); err != nil || !bytes.Equal(b, withUnknown) {
+		t.Fatalf("Marshal after it = %x, %v; want %x", b, err, withUnknown)
+	}
+	bad := &testproto.Scalars{S: "\xff"}
+	if _, err := m.Marshal(bad); err == nil || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("Marshal of a string that is not UTF-8: %v", err)
+	}
+	if err := m.Unmarshal([]byte{0x1a, 0x01, 0xff}, &s); err == nil || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("Unmarshal of a string that is not UTF-8: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/seed-b3892490/micro/codec"
 	"github.com/seed-b3892490/micro/codec/proto"
 	"github.com/seed-b3892490/micro/internal/fastjson"
+	"github.com/seed-b3892490/micro/internal/fastproto"
 )
 
 // appender is a wire marshaler that can encode into the caller's buffer.
@@ -99,6 +100,9 @@ func (p protoWire) marshalAppend(dst []byte, v interface{}) ([]byte, error) {
 	case *proto.Message:
 		return append(dst, m.Data...), nil
 	case gproto.Message:
+		if b, ok := fastproto.Append(dst, m); ok {
+			return b, nil
+		}
 		return appendOpts.MarshalAppend(dst, m)
 	}
 	return p.Marshal(v) // its error

@@ -17,10 +17,10 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/seed-b3892490/micro/internal/typecache"
 )
 
 // maxFields is the most fields a struct may have for this package to take it, and the
@@ -43,23 +43,8 @@ type plan struct {
 	fields []field
 }
 
-// plans is the plan of every struct pointer type seen so far, copied on write: a
-// process encodes few types, and a scan of a short list is quicker than a map.
-var (
-	plans   atomic.Pointer[[]typePlan]
-	plansMu sync.Mutex
-)
-
-// typePlan is a pointer type and the plan of the struct it points to.
-type typePlan struct {
-	t reflect.Type
-	p *plan
-}
-
-// maxPlans bounds the list; types past it are looked up in overflow.
-const maxPlans = 64
-
-var overflow sync.Map // reflect.Type -> *plan
+// plans is the plan of every struct pointer type seen so far.
+var plans typecache.Cache[*plan]
 
 var (
 	marshalerType       = reflect.TypeFor[stdjson.Marshaler]()
@@ -85,38 +70,7 @@ func custom(t reflect.Type) bool {
 // planFor returns the plan of the struct pointer type t points to, building it the
 // first time.
 func planFor(t reflect.Type) *plan {
-	var list []typePlan
-	if l := plans.Load(); l != nil {
-		list = *l
-	}
-	for i := range list {
-		if list[i].t == t {
-			return list[i].p
-		}
-	}
-	if len(list) >= maxPlans {
-		if p, ok := overflow.Load(t); ok {
-			return p.(*plan)
-		}
-	}
-	p := build(t.Elem())
-	plansMu.Lock()
-	defer plansMu.Unlock()
-	if l := plans.Load(); l != nil {
-		list = *l
-	}
-	for i := range list {
-		if list[i].t == t {
-			return list[i].p // built by another goroutine meanwhile
-		}
-	}
-	if len(list) >= maxPlans {
-		overflow.Store(t, p)
-		return p
-	}
-	grown := append(append(make([]typePlan, 0, len(list)+1), list...), typePlan{t, p})
-	plans.Store(&grown)
-	return p
+	return plans.Get(t, func(t reflect.Type) *plan { return build(t.Elem()) })
 }
 
 func build(t reflect.Type) *plan {
