@@ -1,5 +1,7 @@
 // Package proto is the application/protobuf codec: values must be protocol buffer
-// messages (or *Message, a raw passthrough).
+// messages (or *Message, a raw passthrough). Generated proto3 messages whose fields are
+// all singular scalars are encoded and decoded straight from their fields, with the
+// same bytes and values as google.golang.org/protobuf/proto, which does everything else.
 package proto
 
 import (
