@@ -69,6 +69,7 @@ type options struct {
 	warmup   time.Duration
 	max      int64
 	smoke    bool
+	rounds   int
 }
 
 func main() {
@@ -81,11 +82,15 @@ func main() {
 	flag.StringVar(&callersFlag, "callers", "1,16,128", "concurrent callers, comma-separated")
 	flag.StringVar(&peersFlag, "peers", "", "peers to run, comma-separated (default all: "+peerNames()+")")
 	flag.StringVar(&modeFlag, "mode", "both", "unary, stream or both: the unary call, the bidirectional stream echo, or both tables")
+	flag.IntVar(&o.rounds, "rounds", 1, "times every cell is measured, round-robin (every cell once, then again): the table shows each cell's median round and the range of its rates, so that a machine whose speed drifts affects all peers alike")
 	flag.BoolVar(&o.smoke, "smoke", false, "quick correctness check: 200 calls (messages) per cell at 1 and 4 callers; exit non-zero on any failure")
 	flag.Parse()
 
 	if o.smoke {
-		callersFlag, o.max, o.duration, o.warmup = "1,4", 200, 20*time.Second, 0
+		callersFlag, o.max, o.duration, o.warmup, o.rounds = "1,4", 200, 20*time.Second, 0, 1
+	}
+	if o.rounds < 1 {
+		fatal("-rounds: %d is not a positive count", o.rounds)
 	}
 	callers, err := parseInts(callersFlag)
 	if err != nil {
@@ -141,26 +146,35 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "built in %s\n", time.Since(start).Round(time.Millisecond))
 
-	var rows []row
+	measured := make([][]row, len(cells)) // each cell's rounds
 	failed := false
-	for _, c := range cells {
-		p, n := c.peer, c.callers
-		unit := unitOf(c.mode)
-		fmt.Fprintf(os.Stderr, "%-6s %-16s callers=%-4d ", c.mode, p.name, n)
-		r, err := runCell(bins[p.dir+"|"+p.pkg], p, c.mode, n, o)
-		if err == nil && r.Errors > 0 {
-			err = fmt.Errorf("%d of %d %s failed: %s", r.Errors, r.Calls, unit, r.FirstErr)
+	for round := 1; round <= o.rounds; round++ {
+		for i, c := range cells {
+			p, n := c.peer, c.callers
+			unit := unitOf(c.mode)
+			if o.rounds > 1 {
+				fmt.Fprintf(os.Stderr, "round %d/%d ", round, o.rounds)
+			}
+			fmt.Fprintf(os.Stderr, "%-6s %-16s callers=%-4d ", c.mode, p.name, n)
+			r, err := runCell(bins[p.dir+"|"+p.pkg], p, c.mode, n, o)
+			if err == nil && r.Errors > 0 {
+				err = fmt.Errorf("%d of %d %s failed: %s", r.Errors, r.Calls, unit, r.FirstErr)
+			}
+			if err == nil && o.smoke && r.Calls < o.max {
+				err = fmt.Errorf("only %d of %d %s made", r.Calls, o.max, unit)
+			}
+			if err != nil {
+				failed = true
+				fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+			} else {
+				fmt.Fprintf(os.Stderr, "%.0f %s/s\n", r.rate(), unit)
+			}
+			measured[i] = append(measured[i], row{peer: p, mode: c.mode, callers: n, res: r, err: err})
 		}
-		if err == nil && o.smoke && r.Calls < o.max {
-			err = fmt.Errorf("only %d of %d %s made", r.Calls, o.max, unit)
-		}
-		if err != nil {
-			failed = true
-			fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		} else {
-			fmt.Fprintf(os.Stderr, "%.0f %s/s\n", r.rate(), unit)
-		}
-		rows = append(rows, row{peer: p, mode: c.mode, callers: n, res: r, err: err})
+	}
+	rows := make([]row, len(cells))
+	for i, rounds := range measured {
+		rows[i] = median(rounds)
 	}
 	os.RemoveAll(tmp)
 	printTable(os.Stdout, rows, o)
@@ -343,6 +357,32 @@ type row struct {
 	callers int
 	res     result
 	err     error
+	// lo and hi are the lowest and highest rates of the cell's rounds (rounds > 1)
+	lo, hi float64
+}
+
+// median returns the round of a cell with the median rate (the lower of the two middle
+// ones for an even count), with the range of the rates; a failed round is the cell's
+// result instead.
+func median(rounds []row) row {
+	for _, r := range rounds {
+		if r.err != nil {
+			return r
+		}
+	}
+	sorted := slices.Clone(rounds)
+	slices.SortFunc(sorted, func(a, b row) int {
+		switch {
+		case a.res.rate() < b.res.rate():
+			return -1
+		case a.res.rate() > b.res.rate():
+			return 1
+		}
+		return 0
+	})
+	m := sorted[(len(sorted)-1)/2]
+	m.lo, m.hi = sorted[0].res.rate(), sorted[len(sorted)-1].res.rate()
+	return m
 }
 
 // proc is a running peer process speaking the harness protocol.
@@ -541,8 +581,12 @@ func printTable(w io.Writer, rows []row, o options) {
 	if len(procs) == 0 {
 		procs = []string{strconv.Itoa(runtime.GOMAXPROCS(0))}
 	}
-	fmt.Fprintf(w, "%s, %s/%s, GOMAXPROCS=%s (%d CPUs), %s window per cell (at most %d calls or messages), %s warm-up\n",
-		strings.Join(gos, "+"), runtime.GOOS, runtime.GOARCH, strings.Join(procs, "+"), runtime.NumCPU(), o.duration, o.max, o.warmup)
+	rounds := ""
+	if o.rounds > 1 {
+		rounds = fmt.Sprintf(", each cell the median of %d rounds run one after another", o.rounds)
+	}
+	fmt.Fprintf(w, "%s, %s/%s, GOMAXPROCS=%s (%d CPUs), %s window per cell (at most %d calls or messages), %s warm-up%s\n",
+		strings.Join(gos, "+"), runtime.GOOS, runtime.GOARCH, strings.Join(procs, "+"), runtime.NumCPU(), o.duration, o.max, o.warmup, rounds)
 
 	ref := map[string]row{}
 	for _, r := range rows {
@@ -560,19 +604,22 @@ func printTable(w io.Writer, rows []row, o options) {
 		if len(these) == 0 {
 			continue
 		}
+		unit, per, rangeHead, rangeRule := "calls", "call", "", ""
+		if o.rounds > 1 {
+			rangeHead, rangeRule = " range |", "---:|"
+		}
 		if mode == "unary" {
 			fmt.Fprintln(w, "\n### Unary: one call = one request and its reply")
-			fmt.Fprintln(w)
-			fmt.Fprintln(w, "| peer | callers | calls/s | p50 | p99 | p99.9 | max | allocs/call | calls/s ÷ micro | allocs ÷ micro |")
 		} else {
+			unit, per = "msgs", "msg"
 			fmt.Fprintln(w, "\n### Stream: one bidirectional stream per caller, one message = one send and its echo received")
-			fmt.Fprintln(w)
-			fmt.Fprintln(w, "| peer | callers | msgs/s | p50 | p99 | p99.9 | max | allocs/msg | msgs/s ÷ micro | allocs ÷ micro |")
 		}
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "| peer | callers | %s/s |%s p50 | p99 | p99.9 | max | allocs/%s | %s/s ÷ micro | allocs ÷ micro |\n", unit, rangeHead, per, unit)
+		fmt.Fprintf(w, "|---|---:|---:|%s---:|---:|---:|---:|---:|---:|---:|\n", rangeRule)
 		for _, r := range these {
 			if r.err != nil {
-				fmt.Fprintf(w, "| %s | %d | FAILED: %s | | | | | | | |\n", r.peer.name, r.callers, oneLine(r.err.Error()))
+				fmt.Fprintf(w, "| %s | %d | FAILED: %s | | | | | | | |%s\n", r.peer.name, r.callers, oneLine(r.err.Error()), map[bool]string{true: " |"}[o.rounds > 1])
 				continue
 			}
 			rateRatio, allocRatio := "–", "–"
@@ -582,8 +629,12 @@ func printTable(w io.Writer, rows []row, o options) {
 					allocRatio = fmt.Sprintf("%.2f×", r.res.allocs()/m.res.allocs())
 				}
 			}
-			fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %s | %s | %.1f | %s | %s |\n",
-				r.peer.name, r.callers, r.res.rate(), dur(r.res.P50), dur(r.res.P99), dur(r.res.P999), dur(r.res.Max),
+			spread := ""
+			if o.rounds > 1 {
+				spread = fmt.Sprintf(" %.0f–%.0f |", r.lo, r.hi)
+			}
+			fmt.Fprintf(w, "| %s | %d | %.0f |%s %s | %s | %s | %s | %.1f | %s | %s |\n",
+				r.peer.name, r.callers, r.res.rate(), spread, dur(r.res.P50), dur(r.res.P99), dur(r.res.P999), dur(r.res.Max),
 				r.res.allocs(), rateRatio, allocRatio)
 		}
 	}
