@@ -46,6 +46,7 @@ type plan struct {
 	ok      bool
 	fields  []field // by field number, the order proto encodes them in
 	unknown uintptr // offset of the unknownFields bytes
+	size    uintptr // offset of the sizeCache int32
 	// index[n] is 1 + the position in fields of the field numbered n, for n < len(index)
 	index [smallNumbers]uint8
 }
@@ -146,7 +147,7 @@ func build(m proto.Message) *plan {
 		return no
 	}
 	p := &plan{ok: true}
-	haveUnknown := false
+	haveUnknown, haveSize := false, false
 	goFields := map[protowire.Number]reflect.StructField{}
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
@@ -156,6 +157,12 @@ func build(m proto.Message) *plan {
 					return no
 				}
 				p.unknown, haveUnknown = sf.Offset, true
+			}
+			if sf.Name == "sizeCache" {
+				if sf.Type.Kind() != reflect.Int32 {
+					return no
+				}
+				p.size, haveSize = sf.Offset, true
 			}
 			continue
 		}
@@ -173,7 +180,7 @@ func build(m proto.Message) *plan {
 		}
 		goFields[protowire.Number(n)] = sf
 	}
-	if !haveUnknown || len(goFields) != md.Fields().Len() {
+	if !haveUnknown || !haveSize || len(goFields) != md.Fields().Len() {
 		return no
 	}
 	for i := 0; i < md.Fields().Len(); i++ {
@@ -213,6 +220,32 @@ func build(m proto.Message) *plan {
 		}
 	}
 	return p
+}
+
+// clear zeroes the message at base as its Reset method does, field by field: Reset also
+// stores the message's type in its state with an atomic write (a full barrier, the
+// dearest part of decoding a small message), which the state holds already or learns
+// when it is first asked for.
+func (p *plan) clear(base unsafe.Pointer) {
+	for i := range p.fields {
+		f := &p.fields[i]
+		at := unsafe.Add(base, f.offset)
+		switch f.kind {
+		case protoreflect.StringKind:
+			*(*string)(at) = ""
+		case protoreflect.BytesKind:
+			*(*[]byte)(at) = nil
+		case protoreflect.BoolKind:
+			*(*bool)(at) = false
+		case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
+			protoreflect.Uint64Kind, protoreflect.Fixed64Kind, protoreflect.DoubleKind:
+			*(*uint64)(at) = 0
+		default: // the 32-bit kinds
+			*(*uint32)(at) = 0
+		}
+	}
+	*(*[]byte)(unsafe.Add(base, p.unknown)) = nil
+	*(*int32)(unsafe.Add(base, p.size)) = 0
 }
 
 // Append appends the encoding of m, exactly as proto.MarshalOptions{}.MarshalAppend would
@@ -302,7 +335,7 @@ func Decode(b []byte, m proto.Message) bool {
 	if !ok {
 		return false
 	}
-	m.(interface{ Reset() }).Reset()
+	p.clear(base)
 	for len(b) > 0 {
 		num, wt, n := protowire.ConsumeTag(b)
 		if n < 0 {

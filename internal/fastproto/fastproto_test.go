@@ -73,8 +73,10 @@ func TestDecodeMatchesProto(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := m.ProtoReflect().New().Interface()
-		if s, ok := got.(*testproto.Scalars); ok {
-			s.S, s.I64 = "stale", 42 // Decode replaces what was there
+		if _, ok := got.(*testproto.Scalars); ok {
+			// Decode replaces what was there: every field set, and unknown fields
+			got = proto.Clone(taken()[1])
+			got.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 7))
 		}
 		if !Decode(data, got) {
 			t.Fatalf("Decode(%T) declined %x", m, data)
