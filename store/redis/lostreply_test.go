@@ -1,13 +1,13 @@
 package redis
 
 import (
-	"errors"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/seed-b3892490/micro/internal/testutil"
 	"github.com/seed-b3892490/micro/store"
+	"github.com/seed-b3892490/micro/store/storetest"
 )
 
 // TestCreateLostReply: a Create whose SET NX ran on the server but whose reply was lost
@@ -30,19 +30,5 @@ func TestCreateLostReply(t *testing.T) {
 	if err := s.Write(&store.Record{Key: "warm", Value: []byte("x")}); err != nil {
 		t.Fatalf("Write through the proxy: %v", err)
 	}
-	p.Arm()
-	err = s.(store.Creator).Create(&store.Record{Key: key, Value: []byte("mine")})
-	if p.Cut() != 1 {
-		t.Fatalf("the proxy swallowed %d replies, want 1 (the test did not cause the fault)", p.Cut())
-	}
-	if err != nil {
-		t.Fatalf("Create whose first reply was lost = %v, want nil: the record it wrote is its own", err)
-	}
-	recs, err := s.Read(key)
-	if err != nil || len(recs) != 1 || string(recs[0].Value) != "mine" {
-		t.Fatalf("Read after Create = %v, %v", recs, err)
-	}
-	if err := s.(store.Creator).Create(&store.Record{Key: key, Value: []byte("other")}); !errors.Is(err, store.ErrExists) {
-		t.Fatalf("a second Create of another value = %v, want ErrExists", err)
-	}
+	storetest.LostReply(t, s, key, p.Arm, p.Cut)
 }

@@ -44,10 +44,14 @@
 //	CloseTwice           Close returns nil, twice
 //
 // The Expiry test waits 1.2 s; the others take milliseconds on a local backend.
+//
+// LostReply is a check of its own, outside Run, for a backend whose test can make its
+// connection lose an answer (testutil.ReplyCutter, a loopback proxy, in micro's own).
 package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -1202,5 +1206,34 @@ func testCloseTwice(e *env) {
 	}
 	if err := tr.Store.Close(); err != nil {
 		t.Fatalf("a second Close: %v", err)
+	}
+}
+
+// LostReply checks a store.Creator whose answer to a Create is lost on the way back, a
+// fault the caller sets up: arm makes the connection lose the server's answer to the
+// next request that names key, and lost reports how many answers it lost. The Create
+// ran on the server, so the store, sending it again, finds the key holding its own
+// record: the Create must succeed (not store.ErrExists), the record must read back, and
+// a Create of another value must then get store.ErrExists.
+func LostReply(t *testing.T, s store.Store, key string, arm func(), lost func() int) {
+	t.Helper()
+	c, ok := s.(store.Creator)
+	if !ok {
+		t.Fatalf("%T is not a store.Creator", s)
+	}
+	arm()
+	err := c.Create(&store.Record{Key: key, Value: []byte("mine")})
+	if n := lost(); n != 1 {
+		t.Fatalf("%d answers lost, want 1 (the fault did not happen)", n)
+	}
+	if err != nil {
+		t.Fatalf("Create whose first answer was lost = %v, want nil: the record it wrote is its own", err)
+	}
+	recs, err := s.Read(key)
+	if err != nil || len(recs) != 1 || string(recs[0].Value) != "mine" {
+		t.Fatalf("Read after Create = %v, %v", recs, err)
+	}
+	if err := c.Create(&store.Record{Key: key, Value: []byte("other")}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("a second Create of another value = %v, want ErrExists", err)
 	}
 }
