@@ -14,8 +14,10 @@
 package fastproto
 
 import (
+	"cmp"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -123,10 +125,9 @@ var wireTypes = map[protoreflect.Kind]protowire.Type{
 	// the rest are varints
 }
 
-var resetterIface = reflect.TypeFor[interface{ Reset() }]()
-
-// hidden reports whether sf is one of the unexported fields every open-API struct has,
-// which this package leaves alone (state, sizeCache) or checks (unknownFields).
+// hidden reports whether sf is one of the unexported fields every open-API struct has:
+// state, which this package leaves alone, and sizeCache and unknownFields, which Decode
+// clears (and Append checks unknownFields is empty).
 func hidden(sf reflect.StructField) bool {
 	switch sf.Name {
 	case "state", "sizeCache", "unknownFields":
@@ -138,7 +139,7 @@ func hidden(sf reflect.StructField) bool {
 func build(m proto.Message) *plan {
 	no := &plan{}
 	t := reflect.TypeOf(m).Elem()
-	if t.Kind() != reflect.Struct || t.NumField() > maxFields+3 || !reflect.PointerTo(t).Implements(resetterIface) {
+	if t.Kind() != reflect.Struct || t.NumField() > maxFields+3 {
 		return no
 	}
 	md := m.ProtoReflect().Descriptor()
@@ -209,11 +210,7 @@ func build(m proto.Message) *plan {
 		})
 	}
 	// proto encodes fields in the order of their numbers
-	for i := 1; i < len(p.fields); i++ {
-		for j := i; j > 0 && p.fields[j].num < p.fields[j-1].num; j-- {
-			p.fields[j], p.fields[j-1] = p.fields[j-1], p.fields[j]
-		}
-	}
+	slices.SortFunc(p.fields, func(a, b field) int { return cmp.Compare(a.num, b.num) })
 	for i, f := range p.fields {
 		if f.num < smallNumbers {
 			p.index[f.num] = uint8(i + 1)
