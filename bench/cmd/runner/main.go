@@ -371,18 +371,16 @@ func fastest(rounds []row) row {
 			return r
 		}
 	}
-	sorted := slices.Clone(rounds)
-	slices.SortFunc(sorted, func(a, b row) int {
-		switch {
-		case a.res.rate() < b.res.rate():
-			return -1
-		case a.res.rate() > b.res.rate():
-			return 1
+	m := rounds[0]
+	m.lo, m.hi = m.res.rate(), m.res.rate()
+	for _, r := range rounds[1:] {
+		rate := r.res.rate()
+		lo, hi := min(m.lo, rate), max(m.hi, rate)
+		if rate > m.res.rate() {
+			m = r
 		}
-		return 0
-	})
-	m := sorted[len(sorted)-1]
-	m.lo, m.hi = sorted[0].res.rate(), sorted[len(sorted)-1].res.rate()
+		m.lo, m.hi = lo, hi
+	}
 	return m
 }
 
@@ -605,9 +603,9 @@ func printTable(w io.Writer, rows []row, o options) {
 		if len(these) == 0 {
 			continue
 		}
-		unit, per, rangeHead, rangeRule := "calls", "call", "", ""
+		unit, per, rangeHead, rangeRule, rangeEmpty := "calls", "call", "", "", ""
 		if o.rounds > 1 {
-			rangeHead, rangeRule = " range |", "---:|"
+			rangeHead, rangeRule, rangeEmpty = " range |", "---:|", " |"
 		}
 		if mode == "unary" {
 			fmt.Fprintln(w, "\n### Unary: one call = one request and its reply")
@@ -620,7 +618,7 @@ func printTable(w io.Writer, rows []row, o options) {
 		fmt.Fprintf(w, "|---|---:|---:|%s---:|---:|---:|---:|---:|---:|---:|\n", rangeRule)
 		for _, r := range these {
 			if r.err != nil {
-				fmt.Fprintf(w, "| %s | %d | FAILED: %s | | | | | | | |%s\n", r.peer.name, r.callers, oneLine(r.err.Error()), map[bool]string{true: " |"}[o.rounds > 1])
+				fmt.Fprintf(w, "| %s | %d | FAILED: %s | | | | | | | |%s\n", r.peer.name, r.callers, oneLine(r.err.Error()), rangeEmpty)
 				continue
 			}
 			rateRatio, allocRatio := "–", "–"
